@@ -1,0 +1,106 @@
+{#-
+    Make every raw file of the contract (the `shop` source) readable as a relation in the
+    `raw` schema, so staging reads `source()` like on any other engine and unit tests can mock
+    it. Runs as an on-run-start hook.
+-#}
+{% macro register_raw_sources() %}
+    {{ return(adapter.dispatch('register_raw_sources', 'customer_value_warehouse')()) }}
+{% endmacro %}
+
+{% macro default__register_raw_sources() %}
+    {#- Engines that do not read files themselves: load the raw tables with your ingestion tool. -#}
+    {{ return('select 1 as raw_sources_loaded_elsewhere') }}
+{% endmacro %}
+
+{% macro duckdb__register_raw_sources() %}
+    {#-
+        Each file becomes a view with exactly the contract's columns, all as text: typing is
+        staging's job (so an unparseable value is quarantined, not a load error), and the view's
+        shape does not depend on whether the export was CSV or Parquet. Extra columns are ignored.
+        Missing optional files and columns read as empty / null. A missing required file or
+        column stops the run with a message naming it.
+    -#}
+    {% if not execute %}{{ return('') }}{% endif %}
+    {% set raw_dir = var('raw_dir') | string %}
+    {% set raw_dir = raw_dir[:-1] if raw_dir.endswith('/') else raw_dir %}
+    {% set statements = [] %}
+    {% set schemas = [] %}
+    {% set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'shop') | list %}
+    {% for table in tables | sort(attribute='name') %}
+        {% set relation = api.Relation.create(
+            database=table.database, schema=table.schema, identifier=table.identifier) %}
+        {% if table.schema not in schemas %}
+            {% do schemas.append(table.schema) %}
+            {% do statements.append('create schema if not exists ' ~ adapter.quote(table.schema)) %}
+        {% endif %}
+        {% set path = cvm_find_raw_file(raw_dir, table.name) %}
+        {% set is_required = table.meta.get('required', false) %}
+        {% set columns = table.columns.values() | list %}
+        {% if path is none %}
+            {% if is_required %}
+                {{ exceptions.raise_compiler_error(
+                    "Required raw file '" ~ table.name ~ ".parquet' or '" ~ table.name ~ ".csv' not found in "
+                    ~ "CVM_RAW_DIR='" ~ raw_dir ~ "'. Set CVM_RAW_DIR to the directory of your exports, "
+                    ~ "or run `make build` without it to use generated demo data.") }}
+            {% endif %}
+            {% set select_list = [] %}
+            {% for column in columns %}
+                {% do select_list.append('cast(null as varchar) as ' ~ adapter.quote(column.name)) %}
+            {% endfor %}
+            {% do statements.append('create or replace view ' ~ relation ~ ' as select '
+                ~ select_list | join(', ') ~ ' where false') %}
+        {% else %}
+            {% set reader = cvm_raw_file_reader(path) %}
+            {% set found = run_query('describe select * from ' ~ reader).columns[0].values()
+                | map('lower') | list %}
+            {% set missing = [] %}
+            {% set select_list = [] %}
+            {% for column in columns %}
+                {% if column.name in found %}
+                    {% do select_list.append(
+                        'cast(' ~ adapter.quote(column.name) ~ ' as varchar) as ' ~ adapter.quote(column.name)) %}
+                {% else %}
+                    {% if column.meta.get('required', false) %}{% do missing.append(column.name) %}{% endif %}
+                    {% do select_list.append('cast(null as varchar) as ' ~ adapter.quote(column.name)) %}
+                {% endif %}
+            {% endfor %}
+            {% if missing %}
+                {{ exceptions.raise_compiler_error(
+                    "Raw file '" ~ path ~ "' lacks required column(s) " ~ missing | join(', ')
+                    ~ "; found: " ~ found | join(', ') ~ ". Rename the columns to the contract's names "
+                    ~ "(see models/staging/shop/_shop__sources.yml).") }}
+            {% endif %}
+            {% do statements.append('create or replace view ' ~ relation ~ ' as select '
+                ~ select_list | join(', ') ~ ' from ' ~ reader) %}
+        {% endif %}
+    {% endfor %}
+    {{ return(statements | join(';\n')) }}
+{% endmacro %}
+
+{% macro cvm_find_raw_file(raw_dir, name) %}
+    {#- The Parquet or CSV file for `name`, or none; both at once is ambiguous and an error. -#}
+    {% set candidates = [raw_dir ~ '/' ~ name ~ '.parquet', raw_dir ~ '/' ~ name ~ '.csv'] %}
+    {% set found = [] %}
+    {% for candidate in candidates %}
+        {% set hits = run_query("select file from glob(" ~ cvm_sql_string(candidate) ~ ")") %}
+        {% if hits.rows | length > 0 %}{% do found.append(candidate) %}{% endif %}
+    {% endfor %}
+    {% if found | length > 1 %}
+        {{ exceptions.raise_compiler_error(
+            "Both " ~ found | join(' and ') ~ " exist; keep one so it is clear which to load.") }}
+    {% endif %}
+    {{ return(found[0] if found else none) }}
+{% endmacro %}
+
+{% macro cvm_raw_file_reader(path) %}
+    {%- if path.endswith('.parquet') -%}
+        {{ return('read_parquet(' ~ cvm_sql_string(path) ~ ')') }}
+    {%- else -%}
+        {#- all_varchar: CSV values stay text until staging parses them. -#}
+        {{ return('read_csv(' ~ cvm_sql_string(path) ~ ', header = true, all_varchar = true)') }}
+    {%- endif -%}
+{% endmacro %}
+
+{% macro cvm_sql_string(value) %}
+    {{ return("'" ~ (value | string).replace("'", "''") ~ "'") }}
+{% endmacro %}

@@ -1,0 +1,80 @@
+with
+
+source as (
+
+    select * from {{ source('shop', 'orders') }}
+
+),
+
+known_customers as (
+
+    select customer_id
+    from {{ ref('base_shop__customers') }}
+    where quarantine_reason is null
+
+),
+
+parsed as (
+
+    select
+        {{ cvm_clean_text('order_id') }} as order_id,
+        {{ cvm_clean_text('customer_id') }} as customer_id,
+        {{ cvm_parse_timestamp('ordered_at') }} as ordered_at,
+        -- 'canceled' is the US spelling of the same status.
+        replace(lower({{ cvm_clean_text('status') }}), 'canceled', 'cancelled') as status,
+        {{ cvm_parse_money('order_total') }} as order_total,
+        {{ cvm_clean_text('ordered_at') }} is null
+        or {{ cvm_clean_text('status') }} is null
+        or {{ cvm_clean_text('order_total') }} is null as is_value_missing,
+        {{ cvm_is_unparseable('ordered_at', cvm_parse_timestamp('ordered_at')) }} as is_ordered_at_unparseable,
+        {{ cvm_is_unparseable('order_total', cvm_parse_money('order_total')) }} as is_order_total_unparseable,
+        {{ cvm_raw_record(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }} as raw_record
+    from source
+
+),
+
+checked as (
+
+    select
+        parsed.*,
+        case
+            when parsed.order_id is null or parsed.customer_id is null then 'null_key'
+            when parsed.is_value_missing then 'missing_value'
+            when parsed.is_ordered_at_unparseable then 'unparseable_date'
+            when parsed.is_order_total_unparseable then 'unparseable_number'
+            when parsed.ordered_at >= {{ cvm_as_of_cutoff() }} then 'future_date'
+            when parsed.status not in ('completed', 'cancelled', 'returned') then 'invalid_status'
+            when parsed.order_total < 0 then 'negative_amount'
+            when known_customers.customer_id is null then 'unknown_customer'
+        end as row_issue
+    from parsed
+    left join known_customers
+        on parsed.customer_id = known_customers.customer_id
+
+),
+
+deduplicated as (
+
+    select
+        *,
+        {{ cvm_quarantine_reason('order_id', 'ordered_at desc, status, order_total, customer_id') }}
+            as quarantine_reason
+    from checked
+
+),
+
+final as (
+
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        status,
+        order_total,
+        quarantine_reason,
+        case when quarantine_reason is not null then raw_record end as raw_record
+    from deduplicated
+
+)
+
+select * from final
