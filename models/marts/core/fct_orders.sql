@@ -1,0 +1,63 @@
+with
+
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('fct_order_items') }}
+
+),
+
+order_lines as (
+
+    select
+        order_id,
+        count(*) as line_count,
+        cast(sum(quantity) as {{ dbt.type_bigint() }}) as item_quantity,
+        cast(sum(gross_amount) as decimal(18, 2)) as gross_amount,
+        cast(sum(discount_amount) as decimal(18, 2)) as discount_amount,
+        -- Unknown when any line's product has no cost: a partial sum would overstate margin.
+        cast(case when count(*) = count(cost_of_goods) then sum(cost_of_goods) end as decimal(18, 2))
+            as cost_of_goods
+    from order_items
+    group by order_id
+
+),
+
+final as (
+
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        cast(orders.ordered_at as date) as order_date,
+        cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date) as order_month,
+        orders.status,
+        orders.status = 'completed' as is_completed,
+        row_number() over (
+            partition by orders.customer_id
+            order by orders.ordered_at, orders.order_id
+        ) as customer_order_number,
+        coalesce(order_lines.line_count, 0) as line_count,
+        coalesce(order_lines.item_quantity, 0) as item_quantity,
+        order_lines.gross_amount,
+        coalesce(order_lines.discount_amount, 0) as discount_amount,
+        orders.order_total,
+        cast(case when orders.status = 'completed' then orders.order_total else 0 end as decimal(18, 2))
+            as net_revenue,
+        cast(case when orders.status = 'returned' then orders.order_total else 0 end as decimal(18, 2))
+            as refund_amount,
+        -- Goods of cancelled and returned orders are not sold, so they cost nothing here.
+        cast(case when orders.status = 'completed' then order_lines.cost_of_goods else 0 end as decimal(18, 2))
+            as cost_of_goods
+    from orders
+    left join order_lines
+        on orders.order_id = order_lines.order_id
+
+)
+
+select * from final
