@@ -1,0 +1,1 @@
+"""Customer Value Warehouse helper scripts (synthetic raw data generation and friends)."""
