@@ -1,0 +1,35 @@
+"""`make build`'s Python side: demo data when none is given, dbt build, summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from cvm import build
+
+pytestmark = pytest.mark.slow
+
+
+def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, capsys):
+    demo_dir = tmp_path / "demo"
+    warehouse = tmp_path / "wh" / "cvm.duckdb"
+    monkeypatch.setattr(build, "DEMO_RAW_DIR", demo_dir)
+    monkeypatch.delenv("CVM_RAW_DIR", raising=False)
+    monkeypatch.delenv("CVM_AS_OF_DATE", raising=False)
+    monkeypatch.setenv("CVM_DUCKDB_PATH", str(warehouse))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+
+    assert build.main(["--demo-customers", "1500"]) == 0
+
+    assert (demo_dir / "customers.parquet").is_file()
+    out = capsys.readouterr().out
+    assert "Warehouse built in" in out and str(warehouse) in out
+    assert "marts.dim_customers" in out and "1,500 rows" in out
+    assert "quarantined rows: none" in out
+
+
+def test_user_raw_dir_is_never_written_to(tmp_path):
+    settings = build.resolve_settings({"CVM_RAW_DIR": str(tmp_path)})
+    build.ensure_demo_data(settings, customers=1000)
+    assert not settings.is_demo
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,190 @@
+"""Staging end to end: raw files in, accepted + quarantined rows out, nothing lost."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cvm.generate import generate
+from dbt_project import dbt_build, query, run_dbt
+
+pytestmark = pytest.mark.slow
+
+RAW_TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys")
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def assert_green(result) -> None:
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def raw_row_count(raw_dir: Path, table: str) -> int:
+    parquet, csv_file = raw_dir / f"{table}.parquet", raw_dir / f"{table}.csv"
+    reader = (
+        f"read_parquet('{parquet}')"
+        if parquet.exists()
+        else f"read_csv('{csv_file}', header = true, all_varchar = true)"
+    )
+    return duckdb.sql(f"select count(*) from {reader}").fetchone()[0]
+
+
+@pytest.fixture(scope="module", params=["parquet", "csv"])
+def bad_rows_build(request, tmp_path_factory):
+    """Generated data with every kind of bad row injected, built once per file format."""
+    work = tmp_path_factory.mktemp(f"bad_rows_{request.param}")
+    raw_dir = work / "raw"
+    manifest = generate(
+        raw_dir, customers=2_000, seed=7, fmt=request.param, inject_bad_rows=True, quiet=True
+    )
+    warehouse = work / "cvm.duckdb"
+    result = dbt_build(raw_dir, warehouse, work)
+    return raw_dir, warehouse, manifest, result
+
+
+def test_build_with_bad_rows_stays_green(bad_rows_build):
+    *_, result = bad_rows_build
+    assert_green(result)
+
+
+def test_quarantine_counts_equal_what_the_generator_injected(bad_rows_build):
+    _, warehouse, manifest, _ = bad_rows_build
+    found = {
+        (table, reason): n
+        for table, reason, n in query(
+            warehouse,
+            "select source_table, quarantine_reason, count(*) "
+            "from staging.stg_shop__quarantined_rows group by all",
+        )
+    }
+    injected = {
+        (table, reason): n
+        for table, reasons in manifest["bad_rows"].items()
+        for reason, n in reasons.items()
+    }
+    assert injected, "the generator recorded no bad rows"
+    assert found == injected
+
+
+def test_no_raw_row_is_lost(bad_rows_build):
+    raw_dir, warehouse, _, _ = bad_rows_build
+    for table in RAW_TABLES:
+        [(accepted,)] = query(warehouse, f"select count(*) from staging.stg_shop__{table}")
+        [(quarantined,)] = query(
+            warehouse,
+            "select count(*) from staging.stg_shop__quarantined_rows "
+            f"where source_table = '{table}'",
+        )
+        assert accepted + quarantined == raw_row_count(raw_dir, table), table
+
+
+def test_reconciliation_test_fails_when_a_row_is_lost(bad_rows_build, tmp_path):
+    raw_dir, warehouse, _, _ = bad_rows_build
+    # Same file name: DuckDB views refer to their catalog, which is named after the file.
+    tampered = tmp_path / warehouse.name
+    shutil.copy(warehouse, tampered)
+    with duckdb.connect(str(tampered)) as con:
+        con.execute(
+            "delete from staging.base_shop__orders where order_id = "
+            "(select min(order_id) from staging.base_shop__orders where quarantine_reason is null)"
+        )
+    result = run_dbt("test", raw_dir, tampered, tmp_path, "--select", "assert_raw_rows_reconcile")
+    assert result.returncode != 0
+    assert "FAIL 1 assert_raw_rows_reconcile" in result.stdout
+
+
+def test_no_pii_in_quarantine(bad_rows_build):
+    _, warehouse, _, _ = bad_rows_build
+    [(n,)] = query(
+        warehouse,
+        "select count(*) from staging.stg_shop__quarantined_rows where raw_record like '%@%'",
+    )
+    assert n == 0
+
+
+@pytest.fixture(scope="module")
+def minimal_raw_dir(tmp_path_factory) -> Path:
+    """Only the two required files, with only the required columns."""
+    raw_dir = tmp_path_factory.mktemp("minimal")
+    write_csv(
+        raw_dir / "customers.csv",
+        ["customer_id", "signup_date"],
+        [["c1", "2024-01-05"], ["c2", "2024-02-10"], ["c3", "2024-03-01"]],
+    )
+    write_csv(
+        raw_dir / "orders.csv",
+        ["order_id", "customer_id", "ordered_at", "status", "order_total"],
+        [
+            ["o1", "c1", "2024-01-06 10:00:00", "completed", "19.90"],
+            ["o2", "c1", "2024-02-01", "returned", "5"],
+            ["o3", "c2", "2024-03-02 08:30:00", "cancelled", "12.50"],
+            ["o4", "c2", "2024-04-01 12:00:00", "completed", "30.00"],
+        ],
+    )
+    return raw_dir
+
+
+def test_only_required_files_and_columns_build_green(minimal_raw_dir, tmp_path):
+    warehouse = tmp_path / "cvm.duckdb"
+    assert_green(dbt_build(minimal_raw_dir, warehouse, tmp_path))
+    assert query(warehouse, "select count(*) from marts.dim_customers") == [(3,)]
+    assert query(
+        warehouse, "select sum(net_revenue), sum(refund_amount) from marts.fct_orders"
+    ) == [(Decimal("49.90"), Decimal("5.00"))]
+    assert query(warehouse, "select count(*) from marts.fct_order_items") == [(0,)]
+    # Without line data, cost is unknown rather than zero.
+    assert query(
+        warehouse,
+        "select count(*) from marts.fct_orders where is_completed and cost_of_goods is null",
+    ) == [(2,)]
+    assert query(warehouse, "select as_of_date::varchar from staging.base_shop__as_of_date") == [
+        ("2024-04-01",)
+    ]
+
+
+def test_as_of_date_quarantines_later_rows(minimal_raw_dir, tmp_path):
+    warehouse = tmp_path / "cvm.duckdb"
+    assert_green(dbt_build(minimal_raw_dir, warehouse, tmp_path, as_of="2024-02-15"))
+    assert query(
+        warehouse,
+        "select source_table, record_key from staging.stg_shop__quarantined_rows order by 2",
+    ) == [("customers", "c3"), ("orders", "o3"), ("orders", "o4")]
+
+
+def test_malformed_as_of_date_fails_clearly(minimal_raw_dir, tmp_path):
+    result = dbt_build(minimal_raw_dir, tmp_path / "cvm.duckdb", tmp_path, as_of="15/02/2024")
+    assert result.returncode != 0
+    assert "must be a date written YYYY-MM-DD" in result.stdout
+
+
+def test_missing_required_file_fails_clearly(minimal_raw_dir, tmp_path):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    (raw_dir / "customers.csv").write_bytes((minimal_raw_dir / "customers.csv").read_bytes())
+    result = dbt_build(raw_dir, tmp_path / "cvm.duckdb", tmp_path)
+    assert result.returncode != 0
+    assert "Required raw file 'orders.parquet' or 'orders.csv' not found" in result.stdout
+
+
+def test_missing_required_column_fails_clearly(tmp_path):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    write_csv(raw_dir / "customers.csv", ["customer_id", "signup_date"], [["c1", "2024-01-01"]])
+    write_csv(
+        raw_dir / "orders.csv",
+        ["order_id", "customer_id", "order_date", "status", "order_total"],
+        [["o1", "c1", "2024-01-02", "completed", "1"]],
+    )
+    result = dbt_build(raw_dir, tmp_path / "cvm.duckdb", tmp_path)
+    assert result.returncode != 0
+    assert "lacks required column(s) ordered_at" in result.stdout

@@ -1,0 +1,122 @@
+"""Benchmark (outside the test suite): the generator and `dbt build` at real sizes.
+
+Each step runs `--repeats` times on fresh outputs; the table reports medians and rows per second.
+    python -m cvm.benchmark --sizes 100000 1000000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cvm.build import PROJECT_DIR
+from cvm.generate import generate
+
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def timed(step: Callable[[], object], repeats: int, label: str) -> float:
+    """Median wall-clock seconds of `repeats` runs of `step`."""
+    seconds = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - started)
+        print(f"  {label} run {i + 1}/{repeats}: {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
+    return statistics.median(seconds)
+
+
+def dbt(args: list[str], raw_dir: Path, warehouse: Path, work: Path) -> None:
+    env = {
+        **os.environ,
+        "CVM_RAW_DIR": str(raw_dir),
+        "CVM_DUCKDB_PATH": str(warehouse),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+    }
+    env.pop("CVM_AS_OF_DATE", None)
+    result = subprocess.run(
+        [str(DBT), *args, "--project-dir", str(PROJECT_DIR),
+         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        sys.exit(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
+
+
+def fresh(path: Path) -> Path:
+    if path.is_dir():
+        shutil.rmtree(path)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
+    raw_dir, warehouse = work / "raw", work / "cvm.duckdb"
+    manifest: dict = {}
+
+    def run_generator() -> None:
+        manifest.update(generate(fresh(raw_dir), customers=customers, quiet=True))
+
+    def run_staging() -> None:
+        fresh(warehouse)
+        dbt(["run", "--select", "staging"], raw_dir, warehouse, work)
+
+    def run_build() -> None:
+        fresh(warehouse)
+        dbt(["build"], raw_dir, warehouse, work)
+
+    print(f"{customers:,} customers", file=sys.stderr)
+    gen_s = timed(run_generator, repeats, "generate")
+    raw_rows = sum(manifest["row_counts"].values())
+    orders = manifest["row_counts"]["orders"]
+    stage_s = timed(run_staging, repeats, "dbt run -s staging")
+    build_s = timed(run_build, repeats, "dbt build")
+    steps = [
+        ("generate (Parquet)", gen_s),
+        ("`dbt run --select staging`", stage_s),
+        ("`dbt build` (all models and tests)", build_s),
+    ]
+    return [
+        f"| {customers:,} | {orders:,} | {raw_rows:,} | {step} | {s:.1f} | {raw_rows / s:,.0f} |"
+        for step, s in steps
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work-dir", type=Path, default=PROJECT_DIR / "build" / "benchmark")
+    args = parser.parse_args(argv)
+
+    rows = [
+        "| customers | orders | raw rows (all files) | step | median s | raw rows / s |",
+        "|---:|---:|---:|---|---:|---:|",
+    ]
+    for customers in args.sizes:
+        work = fresh(args.work_dir / str(customers))
+        work.mkdir(parents=True)
+        rows += bench_size(customers, args.repeats, work)
+        shutil.rmtree(work)
+    report = "\n".join(
+        [
+            f"Median of {args.repeats} runs; {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}.",
+            "",
+            *rows,
+        ]
+    )
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""`make build`: demo data when no raw data is given, `dbt build`, and a short summary.
+
+Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
+DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
+DEMO_CUSTOMERS = 50_000
+SUMMARY_SCHEMAS = ("marts",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    warehouse: Path
+    is_demo: bool
+
+
+def resolve_settings(env: dict[str, str]) -> Settings:
+    """Absolute paths, so the raw views dbt registers work from any working directory."""
+    raw = env.get("CVM_RAW_DIR", "").strip()
+    warehouse = env.get("CVM_DUCKDB_PATH", "").strip()
+    return Settings(
+        raw_dir=Path(raw).resolve() if raw else DEMO_RAW_DIR,
+        warehouse=Path(warehouse).resolve() if warehouse else DEFAULT_WAREHOUSE,
+        is_demo=not raw,
+    )
+
+
+def has_raw_file(raw_dir: Path, name: str) -> bool:
+    return any((raw_dir / f"{name}.{ext}").is_file() for ext in ("parquet", "csv"))
+
+
+def ensure_demo_data(settings: Settings, customers: int) -> None:
+    """Generate the demo data set once; a user's CVM_RAW_DIR is never written to."""
+    if not settings.is_demo or has_raw_file(settings.raw_dir, "customers"):
+        return
+    from cvm.generate import generate
+
+    print(
+        f"No raw data given (CVM_RAW_DIR unset): generating a demo set of {customers:,} customers"
+    )
+    generate(settings.raw_dir, customers=customers)
+
+
+def run_dbt(args: list[str]) -> bool:
+    """dbt in its own process: it streams its log, and releases the warehouse file on exit."""
+    dbt = Path(sys.executable).with_name("dbt")
+    command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR)]
+    env = {**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    return subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode == 0
+
+
+def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        as_of, as_of_source = con.execute(
+            "select as_of_date, as_of_date_source from staging.base_shop__as_of_date"
+        ).fetchone()
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' and table_schema in "
+            f"({', '.join('?' for _ in SUMMARY_SCHEMAS)}) order by 1, 2",
+            list(SUMMARY_SCHEMAS),
+        ).fetchall()
+        counts = [
+            (
+                f"{schema}.{name}",
+                con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0],
+            )
+            for schema, name in tables
+        ]
+        quarantined = con.execute(
+            "select source_table, quarantine_reason, count(*) "
+            "from staging.stg_shop__quarantined_rows group by all order by 1, 2"
+        ).fetchall()
+    lines = [
+        f"Warehouse built in {seconds:.0f} s: {warehouse}",
+        f"  raw data:  {raw_dir}",
+        f"  as of:     {as_of} ({as_of_source})",
+        "  tables:",
+        *(f"    {name:<40} {rows:>14,} rows" for name, rows in counts),
+    ]
+    if quarantined:
+        lines.append("  quarantined rows (staging.stg_shop__quarantined_rows):")
+        lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
+    else:
+        lines.append("  quarantined rows: none")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--demo-customers",
+        type=int,
+        default=DEMO_CUSTOMERS,
+        help="size of the generated demo data set when CVM_RAW_DIR is unset (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+
+    settings = resolve_settings(dict(os.environ))
+    ensure_demo_data(settings, args.demo_customers)
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
+    os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
+
+    started = time.perf_counter()
+    if not run_dbt(["build"]):
+        print("\nBuild failed: see the dbt output above.", file=sys.stderr)
+        return 1
+    print("\n" + summarize(settings.warehouse, settings.raw_dir, time.perf_counter() - started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
