@@ -1,3 +1,6 @@
+{%- set record_columns = ['complaint_id', 'customer_id', 'order_id', 'opened_at', 'resolved_at',
+    'category', 'severity', 'compensation_amount'] -%}
+
 with
 
 source as (
@@ -24,14 +27,8 @@ parsed as (
         {{ cvm_parse_timestamp('resolved_at') }} as resolved_at,
         lower({{ cvm_clean_text('category') }}) as category,
         lower({{ cvm_clean_text('severity') }}) as severity,
-        coalesce({{ cvm_parse_money('compensation_amount') }}, 0) as compensation_amount,
-        {{ cvm_clean_text('opened_at') }} is null as is_value_missing,
-        {{ cvm_is_unparseable('opened_at', cvm_parse_timestamp('opened_at')) }}
-        or {{ cvm_is_unparseable('resolved_at', cvm_parse_timestamp('resolved_at')) }} as is_date_unparseable,
-        {{ cvm_is_unparseable('compensation_amount', cvm_parse_money('compensation_amount')) }}
-            as is_number_unparseable,
-        {{ cvm_raw_record(['complaint_id', 'customer_id', 'order_id', 'opened_at', 'resolved_at',
-            'category', 'severity', 'compensation_amount']) }} as raw_record
+        {{ cvm_parse_money('compensation_amount') }} as compensation_amount,
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -42,9 +39,14 @@ checked as (
         parsed.*,
         case
             when parsed.complaint_id is null or parsed.customer_id is null then 'null_key'
-            when parsed.is_value_missing then 'missing_value'
-            when parsed.is_date_unparseable then 'unparseable_date'
-            when parsed.is_number_unparseable then 'unparseable_number'
+            when {{ cvm_is_missing('parsed.opened_at', 'parsed.opened_at_raw') }} then 'missing_value'
+            when
+                {{ cvm_is_unparseable('parsed.opened_at', 'parsed.opened_at_raw') }}
+                or {{ cvm_is_unparseable('parsed.resolved_at', 'parsed.resolved_at_raw') }}
+                then 'unparseable_date'
+            when
+                {{ cvm_is_unparseable('parsed.compensation_amount', 'parsed.compensation_amount_raw') }}
+                then 'unparseable_number'
             when parsed.opened_at >= {{ cvm_as_of_cutoff() }} then 'future_date'
             when parsed.compensation_amount < 0 then 'negative_amount'
             when known_customers.customer_id is null then 'unknown_customer'
@@ -55,13 +57,22 @@ checked as (
 
 ),
 
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
+
+),
+
 deduplicated as (
 
     select
         *,
         {{ cvm_quarantine_reason('complaint_id', 'opened_at, customer_id, resolved_at, category') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -76,9 +87,13 @@ final as (
         case when resolved_at < {{ cvm_as_of_cutoff() }} then resolved_at end as resolved_at,
         category,
         severity,
-        compensation_amount,
+        -- A missing compensation is none.
+        coalesce(compensation_amount, 0) as compensation_amount,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )

@@ -1,3 +1,6 @@
+{#- PII (email, first_name) stays out of the quarantine's raw record. -#}
+{%- set record_columns = ['customer_id', 'signup_date', 'country', 'acquisition_channel'] -%}
+
 with
 
 source as (
@@ -15,10 +18,7 @@ parsed as (
         {{ cvm_clean_text('first_name') }} as first_name,
         upper({{ cvm_clean_text('country') }}) as country,
         lower({{ cvm_clean_text('acquisition_channel') }}) as acquisition_channel,
-        {{ cvm_is_unparseable('signup_date', cvm_parse_date('signup_date')) }} as is_signup_date_unparseable,
-        {{ cvm_clean_text('signup_date') }} is null as is_signup_date_missing,
-        -- PII (email, first_name) stays out of the quarantine's raw record.
-        {{ cvm_raw_record(['customer_id', 'signup_date', 'country', 'acquisition_channel']) }} as raw_record
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -29,11 +29,20 @@ checked as (
         *,
         case
             when customer_id is null then 'null_key'
-            when is_signup_date_missing then 'missing_value'
-            when is_signup_date_unparseable then 'unparseable_date'
+            when {{ cvm_is_missing('signup_date', 'signup_date_raw') }} then 'missing_value'
+            when {{ cvm_is_unparseable('signup_date', 'signup_date_raw') }} then 'unparseable_date'
             when signup_date > {{ cvm_as_of_date() }} then 'future_date'
         end as row_issue
     from parsed
+
+),
+
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
 
 ),
 
@@ -43,7 +52,7 @@ deduplicated as (
         *,
         {{ cvm_quarantine_reason('customer_id', 'signup_date, country, acquisition_channel, email') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -57,7 +66,10 @@ final as (
         country,
         acquisition_channel,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )

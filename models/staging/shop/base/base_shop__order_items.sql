@@ -1,3 +1,5 @@
+{%- set record_columns = ['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price', 'discount_amount'] -%}
+
 with
 
 source as (
@@ -22,15 +24,8 @@ parsed as (
         {{ cvm_clean_text('product_id') }} as product_id,
         {{ cvm_parse_integer('quantity') }} as quantity,
         {{ cvm_parse_money('unit_price') }} as unit_price,
-        coalesce({{ cvm_parse_money('discount_amount') }}, 0) as discount_amount,
-        {{ cvm_clean_text('quantity') }} is null
-        or {{ cvm_clean_text('unit_price') }} is null as is_value_missing,
-        {{ cvm_is_unparseable('quantity', cvm_parse_integer('quantity')) }}
-        or {{ cvm_is_unparseable('unit_price', cvm_parse_money('unit_price')) }}
-        or {{ cvm_is_unparseable('discount_amount', cvm_parse_money('discount_amount')) }}
-            as is_number_unparseable,
-        {{ cvm_raw_record(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price', 'discount_amount']) }}
-            as raw_record
+        {{ cvm_parse_money('discount_amount') }} as discount_amount,
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -41,8 +36,15 @@ checked as (
         parsed.*,
         case
             when parsed.order_item_id is null or parsed.order_id is null then 'null_key'
-            when parsed.is_value_missing then 'missing_value'
-            when parsed.is_number_unparseable then 'unparseable_number'
+            when
+                {{ cvm_is_missing('parsed.quantity', 'parsed.quantity_raw') }}
+                or {{ cvm_is_missing('parsed.unit_price', 'parsed.unit_price_raw') }}
+                then 'missing_value'
+            when
+                {{ cvm_is_unparseable('parsed.quantity', 'parsed.quantity_raw') }}
+                or {{ cvm_is_unparseable('parsed.unit_price', 'parsed.unit_price_raw') }}
+                or {{ cvm_is_unparseable('parsed.discount_amount', 'parsed.discount_amount_raw') }}
+                then 'unparseable_number'
             when parsed.quantity < 0 or parsed.unit_price < 0 or parsed.discount_amount < 0 then 'negative_amount'
             when known_orders.order_id is null then 'unknown_order'
         end as row_issue
@@ -52,13 +54,22 @@ checked as (
 
 ),
 
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
+
+),
+
 deduplicated as (
 
     select
         *,
         {{ cvm_quarantine_reason('order_item_id', 'order_id, product_id, quantity, unit_price, discount_amount') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -70,9 +81,13 @@ final as (
         product_id,
         quantity,
         unit_price,
-        discount_amount,
+        -- A missing discount is no discount.
+        coalesce(discount_amount, 0) as discount_amount,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )

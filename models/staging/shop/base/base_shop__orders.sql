@@ -1,3 +1,5 @@
+{%- set record_columns = ['order_id', 'customer_id', 'ordered_at', 'status', 'order_total'] -%}
+
 with
 
 source as (
@@ -23,12 +25,7 @@ parsed as (
         -- 'canceled' is the US spelling of the same status.
         replace(lower({{ cvm_clean_text('status') }}), 'canceled', 'cancelled') as status,
         {{ cvm_parse_money('order_total') }} as order_total,
-        {{ cvm_clean_text('ordered_at') }} is null
-        or {{ cvm_clean_text('status') }} is null
-        or {{ cvm_clean_text('order_total') }} is null as is_value_missing,
-        {{ cvm_is_unparseable('ordered_at', cvm_parse_timestamp('ordered_at')) }} as is_ordered_at_unparseable,
-        {{ cvm_is_unparseable('order_total', cvm_parse_money('order_total')) }} as is_order_total_unparseable,
-        {{ cvm_raw_record(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }} as raw_record
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -39,9 +36,13 @@ checked as (
         parsed.*,
         case
             when parsed.order_id is null or parsed.customer_id is null then 'null_key'
-            when parsed.is_value_missing then 'missing_value'
-            when parsed.is_ordered_at_unparseable then 'unparseable_date'
-            when parsed.is_order_total_unparseable then 'unparseable_number'
+            when
+                {{ cvm_is_missing('parsed.ordered_at', 'parsed.ordered_at_raw') }}
+                or parsed.status is null
+                or {{ cvm_is_missing('parsed.order_total', 'parsed.order_total_raw') }}
+                then 'missing_value'
+            when {{ cvm_is_unparseable('parsed.ordered_at', 'parsed.ordered_at_raw') }} then 'unparseable_date'
+            when {{ cvm_is_unparseable('parsed.order_total', 'parsed.order_total_raw') }} then 'unparseable_number'
             when parsed.ordered_at >= {{ cvm_as_of_cutoff() }} then 'future_date'
             when parsed.status not in ('completed', 'cancelled', 'returned') then 'invalid_status'
             when parsed.order_total < 0 then 'negative_amount'
@@ -53,13 +54,22 @@ checked as (
 
 ),
 
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
+
+),
+
 deduplicated as (
 
     select
         *,
         {{ cvm_quarantine_reason('order_id', 'ordered_at desc, status, order_total, customer_id') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -72,7 +82,10 @@ final as (
         status,
         order_total,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )

@@ -1,3 +1,5 @@
+{%- set record_columns = ['product_id', 'product_name', 'category', 'list_price', 'unit_cost'] -%}
+
 with
 
 source as (
@@ -14,9 +16,7 @@ parsed as (
         lower({{ cvm_clean_text('category') }}) as category,
         {{ cvm_parse_money('list_price') }} as list_price,
         {{ cvm_parse_money('unit_cost') }} as unit_cost,
-        {{ cvm_is_unparseable('list_price', cvm_parse_money('list_price')) }}
-        or {{ cvm_is_unparseable('unit_cost', cvm_parse_money('unit_cost')) }} as is_number_unparseable,
-        {{ cvm_raw_record(['product_id', 'product_name', 'category', 'list_price', 'unit_cost']) }} as raw_record
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -27,10 +27,22 @@ checked as (
         *,
         case
             when product_id is null then 'null_key'
-            when is_number_unparseable then 'unparseable_number'
+            when
+                {{ cvm_is_unparseable('list_price', 'list_price_raw') }}
+                or {{ cvm_is_unparseable('unit_cost', 'unit_cost_raw') }}
+                then 'unparseable_number'
             when list_price < 0 or unit_cost < 0 then 'negative_amount'
         end as row_issue
     from parsed
+
+),
+
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
 
 ),
 
@@ -40,7 +52,7 @@ deduplicated as (
         *,
         {{ cvm_quarantine_reason('product_id', 'product_name, category, list_price, unit_cost') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -53,7 +65,10 @@ final as (
         list_price,
         unit_cost,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )

@@ -1,3 +1,6 @@
+{%- set record_columns = ['response_id', 'customer_id', 'responded_at', 'nps_score', 'csat_score',
+    'share_of_wallet_pct'] -%}
+
 with
 
 source as (
@@ -22,15 +25,8 @@ parsed as (
         {{ cvm_parse_timestamp('responded_at') }} as responded_at,
         {{ cvm_parse_integer('nps_score') }} as nps_score,
         {{ cvm_parse_integer('csat_score') }} as csat_score,
-        {{ dbt.safe_cast(cvm_clean_text('share_of_wallet_pct'), 'decimal(5, 2)') }} as share_of_wallet_pct,
-        {{ cvm_clean_text('responded_at') }} is null as is_value_missing,
-        {{ cvm_is_unparseable('responded_at', cvm_parse_timestamp('responded_at')) }} as is_date_unparseable,
-        {{ cvm_is_unparseable('nps_score', cvm_parse_integer('nps_score')) }}
-        or {{ cvm_is_unparseable('csat_score', cvm_parse_integer('csat_score')) }}
-        or {{ cvm_is_unparseable('share_of_wallet_pct',
-            dbt.safe_cast(cvm_clean_text('share_of_wallet_pct'), 'decimal(5, 2)')) }} as is_number_unparseable,
-        {{ cvm_raw_record(['response_id', 'customer_id', 'responded_at', 'nps_score', 'csat_score',
-            'share_of_wallet_pct']) }} as raw_record
+        {{ cvm_parse_number('share_of_wallet_pct', 'decimal(5, 2)') }} as share_of_wallet_pct,
+        {{ cvm_keep_raw(record_columns) }}
     from source
 
 ),
@@ -41,9 +37,13 @@ checked as (
         parsed.*,
         case
             when parsed.response_id is null or parsed.customer_id is null then 'null_key'
-            when parsed.is_value_missing then 'missing_value'
-            when parsed.is_date_unparseable then 'unparseable_date'
-            when parsed.is_number_unparseable then 'unparseable_number'
+            when {{ cvm_is_missing('parsed.responded_at', 'parsed.responded_at_raw') }} then 'missing_value'
+            when {{ cvm_is_unparseable('parsed.responded_at', 'parsed.responded_at_raw') }} then 'unparseable_date'
+            when
+                {{ cvm_is_unparseable('parsed.nps_score', 'parsed.nps_score_raw') }}
+                or {{ cvm_is_unparseable('parsed.csat_score', 'parsed.csat_score_raw') }}
+                or {{ cvm_is_unparseable('parsed.share_of_wallet_pct', 'parsed.share_of_wallet_pct_raw') }}
+                then 'unparseable_number'
             when parsed.responded_at >= {{ cvm_as_of_cutoff() }} then 'future_date'
             when
                 parsed.nps_score not between 0 and 10
@@ -58,13 +58,22 @@ checked as (
 
 ),
 
+recorded as (
+
+    select
+        *,
+        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
+    from checked
+
+),
+
 deduplicated as (
 
     select
         *,
         {{ cvm_quarantine_reason('response_id', 'responded_at, customer_id, nps_score, csat_score') }}
             as quarantine_reason
-    from checked
+    from recorded
 
 ),
 
@@ -78,7 +87,10 @@ final as (
         csat_score,
         share_of_wallet_pct,
         quarantine_reason,
-        case when quarantine_reason is not null then raw_record end as raw_record
+        case
+            when quarantine_reason is not null
+                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
+        end as raw_record
     from deduplicated
 
 )
