@@ -7,6 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-from-lock
+# SQL that sqlfluff lints (folders git does not hold while they are empty are skipped).
+SQL_DIRS := $(wildcard models tests analyses snapshots)
 
 # dbt, sqlfluff and mf find the repo-local profiles.yml; the Python package lives in scripts/.
 export DBT_PROFILES_DIR := $(CURDIR)
@@ -34,12 +36,12 @@ build: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check scripts python_tests
 	$(BIN)/ruff format --check scripts python_tests
-	$(BIN)/sqlfluff lint models tests analyses snapshots --processes 2
+	$(BIN)/sqlfluff lint $(SQL_DIRS) --processes 2
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix scripts python_tests
 	$(BIN)/ruff format scripts python_tests
-	$(BIN)/sqlfluff fix models tests analyses snapshots
+	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
 test: lint
 	$(BIN)/pytest
