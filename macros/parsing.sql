@@ -71,3 +71,12 @@
     {#- First instant after the as-of day: anything at or after it is in the future. -#}
     (select as_of_cutoff_at from {{ ref('base_shop__as_of_date') }})
 {%- endmacro %}
+
+{% macro cvm_type_double() -%}
+    {#- 64-bit float for ratios and averages (dbt.type_float is 32-bit on DuckDB). -#}
+    {{ return(adapter.dispatch('cvm_type_double', 'customer_value_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__cvm_type_double() -%}
+    double
+{%- endmacro %}
