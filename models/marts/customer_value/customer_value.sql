@@ -36,9 +36,21 @@ surveys as (
 
 ),
 
-tenure_bands as (
+tenure as (
 
-    select * from {{ ref('tenure_bands') }}
+    select * from {{ ref('int_customers_tenured') }}
+
+),
+
+wallet as (
+
+    select * from {{ ref('int_customers_wallet_estimated') }}
+
+),
+
+value_tiers as (
+
+    select * from {{ ref('value_tiers') }}
 
 ),
 
@@ -50,19 +62,13 @@ joined as (
         customers.acquisition_channel,
         customers.cohort_month,
         customers.signup_date,
-        {{ cvm_as_of_date() }} as as_of_date,
+        tenure.as_of_date,
+        tenure.days_since_signup,
+        tenure.tenure_days,
+        tenure.tenure_months,
+        tenure.tenure_band,
         purchases.first_purchase_date,
         purchases.last_purchase_date,
-        coalesce(purchases.orders_placed_count, 0) as orders_placed_count,
-        coalesce(purchases.purchase_count_lifetime, 0) as purchase_count_lifetime,
-        coalesce(purchases.net_revenue_lifetime, 0) as net_revenue_lifetime,
-        coalesce(purchases.purchase_count_lookback, 0) as purchase_count_lookback,
-        coalesce(purchases.net_revenue_lookback, 0) as net_revenue_lookback,
-        coalesce(purchases.gross_sales_lookback, 0) as gross_sales_lookback,
-        coalesce(purchases.discount_amount_lookback, 0) as discount_amount_lookback,
-        coalesce(purchases.refund_amount_lookback, 0) as refund_amount_lookback,
-        coalesce(purchases.cost_of_goods_lookback, 0) as cost_of_goods_lookback,
-        coalesce(purchases.purchases_without_cost_lookback, 0) as purchases_without_cost_lookback,
         rfm.recency_days,
         rfm.recency_score,
         rfm.frequency_score,
@@ -73,17 +79,38 @@ joined as (
         breadth.distinct_product_count,
         breadth.distinct_category_count,
         breadth.discount_share_of_spend,
-        coalesce(complaints.complaint_count, 0) as complaint_count,
-        coalesce(complaints.open_complaint_count, 0) as open_complaint_count,
         complaints.median_hours_to_resolve,
         complaints.last_complaint_at,
         complaints.last_complaint_category,
-        coalesce(complaints.complaint_compensation_lookback, 0) as complaint_compensation_lookback,
-        coalesce(surveys.survey_response_count, 0) as survey_response_count,
         surveys.latest_nps_score,
         surveys.avg_csat_score,
-        surveys.latest_reported_share_of_wallet_pct
+        surveys.latest_reported_share_of_wallet_pct,
+        wallet.lookalike_group,
+        wallet.wallet_modelled,
+        wallet.share_of_wallet_modelled,
+        wallet.wallet_headroom_modelled,
+        wallet.wallet_reported,
+        wallet.share_of_wallet_reported,
+        wallet.wallet_headroom_reported,
+        coalesce(purchases.orders_placed_count, 0) as orders_placed_count,
+        coalesce(purchases.purchase_count_lifetime, 0) as purchase_count_lifetime,
+        coalesce(purchases.net_revenue_lifetime, 0) as net_revenue_lifetime,
+        coalesce(purchases.purchase_count_lookback, 0) as purchase_count_lookback,
+        coalesce(purchases.net_revenue_lookback, 0) as net_revenue_lookback,
+        coalesce(purchases.gross_sales_lookback, 0) as gross_sales_lookback,
+        coalesce(purchases.discount_amount_lookback, 0) as discount_amount_lookback,
+        coalesce(purchases.refund_amount_lookback, 0) as refund_amount_lookback,
+        coalesce(purchases.cost_of_goods_lookback, 0) as cost_of_goods_lookback,
+        coalesce(purchases.purchases_without_cost_lookback, 0) as purchases_without_cost_lookback,
+        coalesce(complaints.complaint_count, 0) as complaint_count,
+        coalesce(complaints.open_complaint_count, 0) as open_complaint_count,
+        coalesce(complaints.complaint_compensation_lookback, 0) as complaint_compensation_lookback,
+        coalesce(surveys.survey_response_count, 0) as survey_response_count
     from customers
+    inner join tenure
+        on customers.customer_id = tenure.customer_id
+    inner join wallet
+        on customers.customer_id = wallet.customer_id
     left join purchases
         on customers.customer_id = purchases.customer_id
     left join rfm
@@ -97,94 +124,124 @@ joined as (
 
 ),
 
-tenured as (
+margined as (
 
     select
         *,
-        {{ dbt.datediff('first_purchase_date', 'as_of_date', 'day') | trim }} as tenure_days,
-        {{ dbt.datediff('signup_date', 'as_of_date', 'day') | trim }} as days_since_signup,
-        -- Whole months: a month counts once its day-of-month is reached again (31 Jan -> 28 Feb is 0).
-        {{ dbt.datediff('first_purchase_date', 'as_of_date', 'month') | trim }}
-        - case
-            when extract(day from as_of_date) < extract(day from first_purchase_date) then 1 else 0
-        end as tenure_months
+        case
+            when purchases_without_cost_lookback = 0
+                then net_revenue_lookback - cost_of_goods_lookback - complaint_compensation_lookback
+        end as gross_margin_lookback
     from joined
+
+),
+
+threshold_tiers as (
+
+    -- The highest tier whose threshold the customer's margin reaches.
+    select
+        margined.customer_id,
+        max_by(value_tiers.value_tier, value_tiers.min_gross_margin_lookback) as threshold_tier
+    from margined
+    inner join value_tiers
+        on margined.gross_margin_lookback >= value_tiers.min_gross_margin_lookback
+    group by margined.customer_id
+
+),
+
+tiered as (
+
+    select
+        margined.*,
+        case
+            when margined.first_purchase_date is null then null
+            when
+                margined.first_purchase_date
+                > {{ dbt.dateadd('day', -(var('new_customer_days') | int), 'margined.as_of_date') }}
+                then 'New'
+            when margined.purchase_count_lookback = 0 then 'Inactive'
+            when margined.gross_margin_lookback is null then 'Unrated'
+            else threshold_tiers.threshold_tier
+        end as value_tier
+    from margined
+    left join threshold_tiers
+        on margined.customer_id = threshold_tiers.customer_id
 
 ),
 
 final as (
 
     select
-        tenured.customer_id,
-        tenured.country,
-        tenured.acquisition_channel,
-        tenured.cohort_month,
-        tenured.as_of_date,
-        tenured.signup_date,
-        tenured.first_purchase_date,
-        tenured.last_purchase_date,
-        tenured.days_since_signup,
-        tenured.tenure_days,
-        cast(tenured.tenure_months as integer) as tenure_months,
-        tenure_bands.tenure_band,
-        tenured.orders_placed_count,
-        tenured.purchase_count_lifetime,
-        cast(tenured.net_revenue_lifetime as decimal(18, 2)) as net_revenue_lifetime,
-        cast(tenured.net_revenue_lifetime / nullif(tenured.purchase_count_lifetime, 0) as decimal(18, 2))
+        tiered.customer_id,
+        tiered.country,
+        tiered.acquisition_channel,
+        tiered.cohort_month,
+        tiered.as_of_date,
+        tiered.signup_date,
+        tiered.first_purchase_date,
+        tiered.last_purchase_date,
+        tiered.days_since_signup,
+        tiered.tenure_days,
+        tiered.tenure_months,
+        tiered.tenure_band,
+        tiered.orders_placed_count,
+        tiered.purchase_count_lifetime,
+        cast(tiered.net_revenue_lifetime as decimal(18, 2)) as net_revenue_lifetime,
+        cast(tiered.net_revenue_lifetime / nullif(tiered.purchase_count_lifetime, 0) as decimal(18, 2))
             as avg_order_value,
         cast(
-            {{ dbt.datediff('tenured.first_purchase_date', 'tenured.last_purchase_date', 'day') | trim }}
-            / nullif(tenured.purchase_count_lifetime - 1, 0) as {{ cvm_type_double() }}
+            {{ dbt.datediff('tiered.first_purchase_date', 'tiered.last_purchase_date', 'day') | trim }}
+            / nullif(tiered.purchase_count_lifetime - 1, 0) as {{ cvm_type_double() }}
         ) as avg_days_between_purchases,
-        {{ var('rfm_lookback_days') | int }} as lookback_days,
-        tenured.recency_days,
-        tenured.purchase_count_lookback as frequency_lookback,
-        cast(tenured.net_revenue_lookback as decimal(18, 2)) as monetary_lookback,
-        tenured.recency_score,
-        tenured.frequency_score,
-        tenured.monetary_score,
-        tenured.frequency_monetary_score,
-        tenured.rfm_cell,
-        tenured.rfm_segment,
-        cast(tenured.gross_sales_lookback as decimal(18, 2)) as gross_sales_lookback,
-        cast(tenured.discount_amount_lookback as decimal(18, 2)) as discount_amount_lookback,
-        cast(tenured.refund_amount_lookback as decimal(18, 2)) as refund_amount_lookback,
-        cast(tenured.complaint_compensation_lookback as decimal(18, 2)) as complaint_compensation_lookback,
+        {{ var('lookback_days') | int }} as lookback_days,
+        tiered.recency_days,
+        tiered.purchase_count_lookback as frequency_lookback,
+        cast(tiered.net_revenue_lookback as decimal(18, 2)) as monetary_lookback,
+        tiered.recency_score,
+        tiered.frequency_score,
+        tiered.monetary_score,
+        tiered.frequency_monetary_score,
+        tiered.rfm_cell,
+        tiered.rfm_segment,
+        cast(tiered.gross_sales_lookback as decimal(18, 2)) as gross_sales_lookback,
+        cast(tiered.discount_amount_lookback as decimal(18, 2)) as discount_amount_lookback,
+        cast(tiered.refund_amount_lookback as decimal(18, 2)) as refund_amount_lookback,
+        cast(tiered.complaint_compensation_lookback as decimal(18, 2)) as complaint_compensation_lookback,
         case
-            when tenured.purchases_without_cost_lookback = 0
-                then cast(tenured.cost_of_goods_lookback as decimal(18, 2))
+            when tiered.purchases_without_cost_lookback = 0
+                then cast(tiered.cost_of_goods_lookback as decimal(18, 2))
         end as cost_of_goods_lookback,
+        cast(tiered.gross_margin_lookback as decimal(18, 2)) as gross_margin_lookback,
+        coalesce(tiered.gross_margin_lookback < 0, false) as is_unprofitable_lookback,
+        tiered.value_tier,
+        tiered.distinct_product_count,
+        tiered.distinct_category_count,
+        tiered.discount_share_of_spend,
+        tiered.complaint_count,
+        tiered.open_complaint_count,
+        tiered.median_hours_to_resolve,
+        tiered.last_complaint_at,
+        tiered.last_complaint_category,
+        tiered.survey_response_count,
+        tiered.latest_nps_score,
         case
-            when tenured.purchases_without_cost_lookback = 0
-                then cast(
-                    tenured.net_revenue_lookback
-                    - tenured.cost_of_goods_lookback
-                    - tenured.complaint_compensation_lookback as decimal(18, 2)
-                )
-        end as gross_margin_lookback,
-        tenured.purchases_without_cost_lookback = 0
-        and tenured.net_revenue_lookback - tenured.cost_of_goods_lookback
-        - tenured.complaint_compensation_lookback < 0 as is_unprofitable_lookback,
-        tenured.distinct_product_count,
-        tenured.distinct_category_count,
-        tenured.discount_share_of_spend,
-        tenured.complaint_count,
-        tenured.open_complaint_count,
-        tenured.median_hours_to_resolve,
-        tenured.last_complaint_at,
-        tenured.last_complaint_category,
-        tenured.survey_response_count,
-        tenured.latest_nps_score,
-        case
-            when tenured.latest_nps_score >= 9 then 'promoter'
-            when tenured.latest_nps_score >= 7 then 'passive'
-            when tenured.latest_nps_score >= 0 then 'detractor'
+            when tiered.latest_nps_score >= 9 then 'promoter'
+            when tiered.latest_nps_score >= 7 then 'passive'
+            when tiered.latest_nps_score >= 0 then 'detractor'
         end as latest_nps_class,
-        tenured.avg_csat_score,
-        tenured.latest_reported_share_of_wallet_pct
-    from tenured
-    left join tenure_bands
-        on tenured.tenure_days between tenure_bands.min_tenure_days and tenure_bands.max_tenure_days
+        tiered.avg_csat_score,
+        tiered.latest_reported_share_of_wallet_pct,
+        -- Headline share of wallet: the modelled estimate (see the share_of_wallet doc block).
+        tiered.share_of_wallet_modelled as share_of_wallet,
+        tiered.wallet_headroom_modelled as wallet_headroom,
+        tiered.lookalike_group,
+        tiered.wallet_modelled,
+        tiered.share_of_wallet_modelled,
+        tiered.wallet_headroom_modelled,
+        tiered.wallet_reported,
+        tiered.share_of_wallet_reported,
+        tiered.wallet_headroom_reported
+    from tiered
 
 )
 

@@ -1,0 +1,63 @@
+-- Per customer: how long they have been a customer, as of the as-of date.
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+purchases as (
+
+    select * from {{ ref('int_orders_aggregated_to_customers') }}
+
+),
+
+as_of as (
+
+    select as_of_date from {{ ref('base_shop__as_of_date') }}
+
+),
+
+tenure_bands as (
+
+    select * from {{ ref('tenure_bands') }}
+
+),
+
+measured as (
+
+    select
+        customers.customer_id,
+        as_of.as_of_date,
+        {{ dbt.datediff('customers.signup_date', 'as_of.as_of_date', 'day') | trim }} as days_since_signup,
+        {{ dbt.datediff('purchases.first_purchase_date', 'as_of.as_of_date', 'day') | trim }} as tenure_days,
+        -- Whole months: a month counts once its day-of-month is reached again (31 Jan -> 28 Feb is 0).
+        {{ dbt.datediff('purchases.first_purchase_date', 'as_of.as_of_date', 'month') | trim }}
+        - case
+            when extract(day from as_of.as_of_date) < extract(day from purchases.first_purchase_date) then 1
+            else 0
+        end as tenure_months
+    from customers
+    cross join as_of
+    left join purchases
+        on customers.customer_id = purchases.customer_id
+
+),
+
+final as (
+
+    select
+        measured.customer_id,
+        measured.as_of_date,
+        measured.days_since_signup,
+        measured.tenure_days,
+        cast(measured.tenure_months as integer) as tenure_months,
+        tenure_bands.tenure_band
+    from measured
+    left join tenure_bands
+        on measured.tenure_days between tenure_bands.min_tenure_days and tenure_bands.max_tenure_days
+
+)
+
+select * from final
