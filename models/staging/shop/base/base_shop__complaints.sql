@@ -57,24 +57,7 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('complaint_id', 'opened_at, customer_id, resolved_at, category') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes('complaint_id', 'opened_at, customer_id, resolved_at, category', record_columns) }}
 
 final as (
 
@@ -90,10 +73,7 @@ final as (
         -- A missing compensation is none.
         coalesce(compensation_amount, 0) as compensation_amount,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )

@@ -37,24 +37,7 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('customer_id', 'signup_date, country, acquisition_channel, email') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes('customer_id', 'signup_date, country, acquisition_channel, email', record_columns) }}
 
 final as (
 
@@ -66,10 +49,7 @@ final as (
         country,
         acquisition_channel,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )

@@ -54,24 +54,9 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('order_item_id', 'order_id, product_id, quantity, unit_price, discount_amount') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes(
+    'order_item_id', 'order_id, product_id, quantity, unit_price, discount_amount', record_columns
+) }}
 
 final as (
 
@@ -84,10 +69,7 @@ final as (
         -- A missing discount is no discount.
         coalesce(discount_amount, 0) as discount_amount,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )

@@ -54,24 +54,7 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('order_id', 'ordered_at desc, status, order_total, customer_id') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes('order_id', 'ordered_at desc, status, order_total, customer_id', record_columns) }}
 
 final as (
 
@@ -82,10 +65,7 @@ final as (
         status,
         order_total,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )

@@ -37,24 +37,7 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('product_id', 'product_name, category, list_price, unit_cost') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes('product_id', 'product_name, category, list_price, unit_cost', record_columns) }}
 
 final as (
 
@@ -65,10 +48,7 @@ final as (
         list_price,
         unit_cost,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )

@@ -58,24 +58,7 @@ checked as (
 
 ),
 
-recorded as (
-
-    select
-        *,
-        case when row_issue is not null then {{ cvm_raw_record(record_columns, '_raw') }} end as raw_record
-    from checked
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        {{ cvm_quarantine_reason('response_id', 'responded_at, customer_id, nps_score, csat_score') }}
-            as quarantine_reason
-    from recorded
-
-),
+{{ cvm_quarantine_ctes('response_id', 'responded_at, customer_id, nps_score, csat_score', record_columns) }}
 
 final as (
 
@@ -87,10 +70,7 @@ final as (
         csat_score,
         share_of_wallet_pct,
         quarantine_reason,
-        case
-            when quarantine_reason is not null
-                then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
-        end as raw_record
+        {{ cvm_quarantine_record(record_columns) }} as raw_record
     from deduplicated
 
 )
