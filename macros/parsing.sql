@@ -63,15 +63,6 @@
     {{ dbt.concat(parts) }}
 {%- endmacro %}
 
-{% macro cvm_as_of_date() -%}
-    (select as_of_date from {{ ref('base_shop__as_of_date') }})
-{%- endmacro %}
-
-{% macro cvm_as_of_cutoff() -%}
-    {#- First instant after the as-of day: anything at or after it is in the future. -#}
-    (select as_of_cutoff_at from {{ ref('base_shop__as_of_date') }})
-{%- endmacro %}
-
 {% macro cvm_type_double() -%}
     {#- 64-bit float for ratios and averages (dbt.type_float is 32-bit on DuckDB). -#}
     {{ return(adapter.dispatch('cvm_type_double', 'customer_value_warehouse')()) }}
