@@ -23,6 +23,8 @@ NO_PRIMARY_KEY_BY_DESIGN = {
     "base_shop__complaints",
     "base_shop__surveys",
 }
+# Tests that assert a primary key: one column, or the combination of a multi-column grain.
+KEY_TESTS = {"unique", "unique_combination_of_columns"}
 EMAIL_SHAPED = r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
 
 
@@ -54,13 +56,14 @@ def test_every_model_and_column_is_documented_and_docs_match_the_relation(manife
 
 
 def test_every_model_has_a_primary_key_test(manifest):
-    unique_tested = {
+    key_tested = {
         manifest["nodes"][node]["name"]
         for test in manifest["nodes"].values()
-        if test["resource_type"] == "test" and test.get("test_metadata", {}).get("name") == "unique"
+        if test["resource_type"] == "test"
+        and test.get("test_metadata", {}).get("name") in KEY_TESTS
         for node in test["depends_on"]["nodes"]
     }
-    missing = {m["name"] for m in models(manifest)} - unique_tested - NO_PRIMARY_KEY_BY_DESIGN
+    missing = {m["name"] for m in models(manifest)} - key_tested - NO_PRIMARY_KEY_BY_DESIGN
     assert not missing
 
 
