@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).with_name("dbt")
+from cvm import build
 
 
 def dbt_build(
@@ -27,33 +24,15 @@ def run_dbt(
     *args: str,
     as_of: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """dbt in a subprocess (dbt keeps global state) with its own target and log paths."""
+    """dbt on a test's own raw directory and warehouse, with plain (uncoloured) output."""
     env = {
-        **os.environ,
         "CVM_RAW_DIR": str(raw_dir),
         "CVM_DUCKDB_PATH": str(warehouse),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "CVM_AS_OF_DATE": as_of,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
-    env.pop("CVM_AS_OF_DATE", None)
-    if as_of is not None:
-        env["CVM_AS_OF_DATE"] = as_of
-    return subprocess.run(
-        [
-            str(DBT),
-            command,
-            "--project-dir", str(PROJECT_DIR),
-            "--target-path", str(work_dir / "target"),
-            "--log-path", str(work_dir / "logs"),
-            *args,
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    return build.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -11,16 +11,13 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cvm.build import PROJECT_DIR
+from cvm.build import PROJECT_DIR, run_dbt
 from cvm.generate import generate
-
-DBT = Path(sys.executable).with_name("dbt")
 
 
 def timed(step: Callable[[], object], repeats: int, label: str) -> float:
@@ -35,18 +32,8 @@ def timed(step: Callable[[], object], repeats: int, label: str) -> float:
 
 
 def dbt(args: list[str], raw_dir: Path, warehouse: Path, work: Path) -> None:
-    env = {
-        **os.environ,
-        "CVM_RAW_DIR": str(raw_dir),
-        "CVM_DUCKDB_PATH": str(warehouse),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
-    env.pop("CVM_AS_OF_DATE", None)
-    result = subprocess.run(
-        [str(DBT), *args, "--project-dir", str(PROJECT_DIR),
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    env = {"CVM_RAW_DIR": str(raw_dir), "CVM_DUCKDB_PATH": str(warehouse), "CVM_AS_OF_DATE": None}
+    result = run_dbt(args, env=env, work_dir=work, capture=True)
     if result.returncode != 0:
         sys.exit(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
+DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
 SUMMARY_SCHEMAS = ("marts",)
 
@@ -56,12 +58,28 @@ def ensure_demo_data(settings: Settings, customers: int) -> None:
     generate(settings.raw_dir, customers=customers)
 
 
-def run_dbt(args: list[str]) -> bool:
-    """dbt in its own process: it streams its log, and releases the warehouse file on exit."""
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR)]
-    env = {**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    return subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode == 0
+def run_dbt(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str | None] | None = None,
+    work_dir: Path | None = None,
+    capture: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """dbt on this project in its own process: dbt keeps global state, and the process
+    releases the warehouse file when it exits. ``env`` overrides the environment (None unsets
+    a variable); ``work_dir`` receives dbt's target/ and logs/."""
+    full_env = {**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
+    command = [str(DBT), *args, "--project-dir", str(PROJECT_DIR)]
+    if work_dir is not None:
+        command += ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+    return subprocess.run(
+        command, cwd=PROJECT_DIR, env=full_env, capture_output=capture, text=True, check=False
+    )
 
 
 def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
@@ -118,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
 
     started = time.perf_counter()
-    if not run_dbt(["build"]):
+    if run_dbt(["build"]).returncode != 0:
         print("\nBuild failed: see the dbt output above.", file=sys.stderr)
         return 1
     print("\n" + summarize(settings.warehouse, settings.raw_dir, time.perf_counter() - started))
