@@ -1,4 +1,5 @@
-"""The customer value mart on a real build: reconciliation tests that must be able to fail."""
+"""Customer value and tier marts on a real build: reconciliation tests that must be able to
+fail, and the incremental tier history."""
 
 from __future__ import annotations
 
@@ -44,3 +45,26 @@ def test_reconciliation_tests_fail_when_the_mart_drifts(parquet_build, tmp_path,
     result = run_dbt("test", parquet_build.raw_dir, tampered, tmp_path, "--select", test_name)
     assert result.returncode != 0
     assert f"FAIL 1 {test_name}" in result.stdout
+
+
+def test_incremental_tier_history_equals_the_full_build(parquet_build, tmp_path):
+    """Drop the latest months, run the model incrementally, get back exactly what was there."""
+    warehouse = tmp_path / parquet_build.warehouse.name
+    shutil.copy(parquet_build.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "create table main.full_history as select * from marts.fct_customer_tier_months"
+        )
+        con.execute(
+            "delete from marts.fct_customer_tier_months where period_month > "
+            "(select max(period_month) - interval 4 month from marts.fct_customer_tier_months)"
+        )
+    result = run_dbt(
+        "run", parquet_build.raw_dir, warehouse, tmp_path, "--select", "fct_customer_tier_months"
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    tables = ("main.full_history", "marts.fct_customer_tier_months")
+    for left, right in (tables, tables[::-1]):
+        sql = f"select count(*) from (select * from {left} except all select * from {right})"
+        assert query(warehouse, sql) == [(0,)], (left, right)
+    assert query(warehouse, "select count(*) from main.full_history")[0][0] > 0

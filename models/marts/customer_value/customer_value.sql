@@ -48,9 +48,9 @@ wallet as (
 
 ),
 
-value_tiers as (
+tier_bands as (
 
-    select * from {{ ref('value_tiers') }}
+    select * from {{ ref('int_value_tier_bands') }}
 
 ),
 
@@ -136,19 +136,6 @@ margined as (
 
 ),
 
-threshold_tiers as (
-
-    -- The highest tier whose threshold the customer's margin reaches.
-    select
-        margined.customer_id,
-        max_by(value_tiers.value_tier, value_tiers.min_gross_margin_lookback) as threshold_tier
-    from margined
-    inner join value_tiers
-        on margined.gross_margin_lookback >= value_tiers.min_gross_margin_lookback
-    group by margined.customer_id
-
-),
-
 tiered as (
 
     select
@@ -161,11 +148,16 @@ tiered as (
                 then 'New'
             when margined.purchase_count_lookback = 0 then 'Inactive'
             when margined.gross_margin_lookback is null then 'Unrated'
-            else threshold_tiers.threshold_tier
+            else tier_bands.value_tier
         end as value_tier
     from margined
-    left join threshold_tiers
-        on margined.customer_id = threshold_tiers.customer_id
+    left join tier_bands
+        on
+            margined.gross_margin_lookback >= tier_bands.lower_gross_margin
+            and (
+                margined.gross_margin_lookback < tier_bands.upper_gross_margin
+                or tier_bands.upper_gross_margin is null
+            )
 
 ),
 

@@ -1,0 +1,167 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['customer_id', 'period_month'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- One row per customer per month, from the month of the first purchase to the as-of month,
+-- with the value tier the customer had at the month's end (the as-of date for its month).
+-- Same rules as customer_value.value_tier, on a window of whole calendar months.
+{%- set window_months = var('tier_window_months') | int %}
+
+with
+
+monthly as (
+
+    select * from {{ ref('int_orders_aggregated_to_customer_months') }}
+
+),
+
+first_purchases as (
+
+    select
+        customer_id,
+        first_purchase_date,
+        cast({{ dbt.date_trunc('month', 'first_purchase_date') }} as date) as first_purchase_month
+    from {{ ref('int_orders_aggregated_to_customers') }}
+    where purchase_count_lifetime > 0
+
+),
+
+as_of as (
+
+    select
+        as_of_date,
+        cast({{ dbt.date_trunc('month', 'as_of_date') }} as date) as as_of_month
+    from {{ ref('base_shop__as_of_date') }}
+
+),
+
+tier_bands as (
+
+    select * from {{ ref('int_value_tier_bands') }}
+
+),
+
+{% if is_incremental() %}
+-- Recompute the latest stored months and everything after; the window needs earlier months.
+first_output_month as (
+
+    select
+        cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int), 'max(period_month)') }}
+            as date) as month_start
+    from {{ this }}
+
+),
+{% endif %}
+
+months as (
+
+    select distinct monthly.activity_month as period_month
+    from monthly
+    cross join as_of
+    where monthly.activity_month <= as_of.as_of_month
+
+),
+
+grid as (
+
+    select
+        first_purchases.customer_id,
+        first_purchases.first_purchase_date,
+        months.period_month,
+        -- A month number, so the window below counts calendar months even across gaps.
+        extract(year from months.period_month) * 12 + extract(month from months.period_month) as month_number
+    from first_purchases
+    inner join months
+        on first_purchases.first_purchase_month <= months.period_month
+    {% if is_incremental() %}
+        cross join first_output_month
+    where months.period_month >= cast(
+        {{ dbt.dateadd('month', 1 - window_months, 'first_output_month.month_start') }} as date
+    )
+    {% endif %}
+
+),
+
+filled as (
+
+    select
+        grid.*,
+        coalesce(monthly.purchase_count, 0) as purchase_count,
+        coalesce(monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation, 0) as gross_margin,
+        coalesce(monthly.purchases_without_cost, 0) as purchases_without_cost
+    from grid
+    left join monthly
+        on
+            grid.customer_id = monthly.customer_id
+            and grid.period_month = monthly.activity_month
+
+),
+
+windowed as (
+
+    select
+        *,
+        sum(purchase_count) over trailing_months as purchase_count_window,
+        sum(gross_margin) over trailing_months as gross_margin_window,
+        sum(purchases_without_cost) over trailing_months as purchases_without_cost_window
+    from filled
+    window trailing_months as (
+        partition by customer_id
+        order by month_number
+        range between {{ window_months - 1 }} preceding and current row
+    )
+
+),
+
+ended as (
+
+    select
+        windowed.*,
+        case
+            when windowed.period_month = as_of.as_of_month then as_of.as_of_date
+            else cast({{ dbt.last_day('windowed.period_month', 'month') }} as date)
+        end as period_end_date
+    from windowed
+    cross join as_of
+
+),
+
+final as (
+
+    select
+        ended.customer_id,
+        ended.period_month,
+        ended.period_end_date,
+        cast(ended.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
+        case
+            when ended.purchases_without_cost_window = 0 then cast(ended.gross_margin_window as decimal(18, 2))
+        end as gross_margin_window,
+        case
+            when
+                ended.first_purchase_date
+                > {{ dbt.dateadd('day', -(var('new_customer_days') | int), 'ended.period_end_date') }}
+                then 'New'
+            when ended.purchase_count_window = 0 then 'Inactive'
+            when ended.purchases_without_cost_window > 0 then 'Unrated'
+            else tier_bands.value_tier
+        end as value_tier
+    from ended
+    left join tier_bands
+        on
+            ended.gross_margin_window >= tier_bands.lower_gross_margin
+            and (
+                ended.gross_margin_window < tier_bands.upper_gross_margin
+                or tier_bands.upper_gross_margin is null
+            )
+    {% if is_incremental() %}
+        cross join first_output_month
+    where ended.period_month >= first_output_month.month_start
+    {% endif %}
+
+)
+
+select * from final

@@ -1,0 +1,91 @@
+-- The migration matrix, recounted from the tier history with a plain self-join of each
+-- customer-month to the next month: both ways of counting must agree exactly, and every
+-- from-tier's probabilities must sum to 1. Returns the disagreeing cells.
+with
+
+history as (
+
+    select * from {{ ref('fct_customer_tier_months') }}
+
+),
+
+next_months as (
+
+    select
+        customer_id,
+        period_month,
+        value_tier,
+        (
+            select min(later.period_month)
+            from {{ ref('fct_customer_tier_months') }} as later
+            where later.customer_id = history.customer_id and later.period_month > history.period_month
+        ) as next_period_month
+    from history
+
+),
+
+recount as (
+
+    select
+        next_months.period_month as from_period_month,
+        next_months.value_tier as from_tier,
+        moved.value_tier as to_tier,
+        count(*) as customers
+    from next_months
+    inner join history as moved
+        on
+            next_months.customer_id = moved.customer_id
+            and next_months.next_period_month = moved.period_month
+    group by next_months.period_month, next_months.value_tier, moved.value_tier
+
+),
+
+matrix as (
+
+    select * from {{ ref('tier_migration_matrix') }}
+
+),
+
+row_sums as (
+
+    select
+        from_period_month,
+        from_tier,
+        sum(transition_probability) as probability_sum
+    from matrix
+    group by from_period_month, from_tier
+
+),
+
+final as (
+
+    select
+        coalesce(matrix.from_period_month, recount.from_period_month) as from_period_month,
+        coalesce(matrix.from_tier, recount.from_tier) as from_tier,
+        coalesce(matrix.to_tier, recount.to_tier) as to_tier,
+        matrix.customers as matrix_customers,
+        recount.customers as recounted_customers,
+        null as probability_sum
+    from matrix
+    full outer join recount
+        on
+            matrix.from_period_month = recount.from_period_month
+            and matrix.from_tier = recount.from_tier
+            and matrix.to_tier = recount.to_tier
+    where matrix.customers is null or recount.customers is null or matrix.customers != recount.customers
+
+    union all
+
+    select
+        from_period_month,
+        from_tier,
+        null as to_tier,
+        null as matrix_customers,
+        null as recounted_customers,
+        probability_sum
+    from row_sums
+    where abs(probability_sum - 1) > 1e-9
+
+)
+
+select * from final
