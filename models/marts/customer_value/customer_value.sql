@@ -216,11 +216,7 @@ final as (
         tiered.last_complaint_category,
         tiered.survey_response_count,
         tiered.latest_nps_score,
-        case
-            when tiered.latest_nps_score >= 9 then 'promoter'
-            when tiered.latest_nps_score >= 7 then 'passive'
-            when tiered.latest_nps_score >= 0 then 'detractor'
-        end as latest_nps_class,
+        {{ cvm_nps_class('tiered.latest_nps_score') }} as latest_nps_class,
         tiered.avg_csat_score,
         tiered.latest_reported_share_of_wallet_pct,
         -- Headline share of wallet: the modelled estimate (see the share_of_wallet doc block).

@@ -65,11 +65,7 @@ final as (
         surveys_before_lapse.last_nps_score_before_lapse,
         surveys_before_lapse.last_csat_score_before_lapse,
         coalesce(complaints_before_lapse.complaint_count_before_lapse, 0) as complaint_count_before_lapse,
-        case
-            when surveys_before_lapse.last_nps_score_before_lapse >= 9 then 'promoter'
-            when surveys_before_lapse.last_nps_score_before_lapse >= 7 then 'passive'
-            when surveys_before_lapse.last_nps_score_before_lapse >= 0 then 'detractor'
-        end as last_nps_class_before_lapse,
+        {{ cvm_nps_class('surveys_before_lapse.last_nps_score_before_lapse') }} as last_nps_class_before_lapse,
         -- One reason per customer: the last complaint says most; else an unhappy survey answer.
         case
             when complaints_before_lapse.last_complaint_category_before_lapse is not null
