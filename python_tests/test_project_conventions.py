@@ -36,7 +36,8 @@ def manifest(parquet_build) -> dict[str, Any]:
 
 
 def models(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    return [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    """Models and snapshots: both are relations users read, held to the same rules."""
+    return [n for n in manifest["nodes"].values() if n["resource_type"] in {"model", "snapshot"}]
 
 
 def test_every_model_and_column_is_documented_and_docs_match_the_relation(manifest, parquet_build):

@@ -1,0 +1,219 @@
+-- High-value customers (from-tier in var downgrade_alert_tiers) who moved down a tier in the
+-- latest month of the history, with what changed between the two month ends: recency,
+-- purchases, revenue and margin in the tier window, complaints in the window, latest NPS.
+{%- set window_months = var('tier_window_months') | int %}
+{%- set alert_tiers = "'" ~ (var('downgrade_alert_tiers') | join("', '")) ~ "'" %}
+
+with
+
+migrations as (
+
+    select * from {{ ref('fct_tier_migrations') }}
+
+),
+
+history as (
+
+    select * from {{ ref('fct_customer_tier_months') }}
+
+),
+
+monthly as (
+
+    select * from {{ ref('int_orders_aggregated_to_customer_months') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+complaints as (
+
+    select * from {{ ref('stg_shop__complaints') }}
+
+),
+
+surveys as (
+
+    select * from {{ ref('stg_shop__surveys') }}
+
+),
+
+alerts as (
+
+    select
+        migrations.customer_id,
+        migrations.from_period_month,
+        migrations.to_period_month,
+        migrations.from_tier,
+        migrations.to_tier,
+        from_history.period_end_date as from_period_end_date,
+        to_history.period_end_date as to_period_end_date,
+        from_history.purchase_count_window as purchase_count_before,
+        to_history.purchase_count_window as purchase_count_after,
+        from_history.gross_margin_window as gross_margin_before,
+        to_history.gross_margin_window as gross_margin_after
+    from migrations
+    inner join history as from_history
+        on
+            migrations.customer_id = from_history.customer_id
+            and migrations.from_period_month = from_history.period_month
+    inner join history as to_history
+        on
+            migrations.customer_id = to_history.customer_id
+            and migrations.to_period_month = to_history.period_month
+    where
+        migrations.direction = 'down'
+        and migrations.from_tier in ({{ alert_tiers }})
+        and migrations.to_period_month = (
+            select max(latest.to_period_month) from migrations as latest
+        )
+
+),
+
+-- The two month ends of every alert, to measure each customer at both.
+period_ends as (
+
+    select
+        customer_id,
+        'before' as side,
+        from_period_month as period_month,
+        from_period_end_date as period_end_date
+    from alerts
+    union all
+    select
+        customer_id,
+        'after' as side,
+        to_period_month as period_month,
+        to_period_end_date as period_end_date
+    from alerts
+
+),
+
+window_revenue as (
+
+    select
+        period_ends.customer_id,
+        period_ends.side,
+        sum(monthly.net_revenue) as net_revenue_window
+    from period_ends
+    inner join monthly
+        on
+            period_ends.customer_id = monthly.customer_id
+            and period_ends.period_month >= monthly.activity_month
+            and monthly.activity_month
+            > cast({{ dbt.dateadd('month', -window_months, 'period_ends.period_month') }} as date)
+    group by period_ends.customer_id, period_ends.side
+
+),
+
+last_purchases as (
+
+    select
+        period_ends.customer_id,
+        period_ends.side,
+        max(orders.order_date) as last_purchase_date
+    from period_ends
+    inner join orders
+        on
+            period_ends.customer_id = orders.customer_id
+            and orders.is_completed
+            and period_ends.period_end_date >= orders.order_date
+    group by period_ends.customer_id, period_ends.side
+
+),
+
+window_complaints as (
+
+    select
+        period_ends.customer_id,
+        period_ends.side,
+        count(*) as complaint_count_window
+    from period_ends
+    inner join complaints
+        on
+            period_ends.customer_id = complaints.customer_id
+            and cast(complaints.opened_at as date) <= period_ends.period_end_date
+            and cast(complaints.opened_at as date)
+            >= cast({{ dbt.dateadd('month', 1 - window_months, 'period_ends.period_month') }} as date)
+    group by period_ends.customer_id, period_ends.side
+
+),
+
+nps_answers as (
+
+    select
+        period_ends.customer_id,
+        period_ends.side,
+        surveys.nps_score,
+        row_number() over (
+            partition by period_ends.customer_id, period_ends.side
+            order by surveys.responded_at desc, surveys.response_id desc
+        ) as recency_rank
+    from period_ends
+    inner join surveys
+        on
+            period_ends.customer_id = surveys.customer_id
+            and surveys.nps_score is not null
+            and cast(surveys.responded_at as date) <= period_ends.period_end_date
+
+),
+
+measured as (
+
+    select
+        period_ends.customer_id,
+        period_ends.side,
+        {{ dbt.datediff('last_purchases.last_purchase_date', 'period_ends.period_end_date', 'day') }}
+            as recency_days,
+        coalesce(window_revenue.net_revenue_window, 0) as net_revenue_window,
+        coalesce(window_complaints.complaint_count_window, 0) as complaint_count_window,
+        nps_answers.nps_score
+    from period_ends
+    left join last_purchases
+        on period_ends.customer_id = last_purchases.customer_id and period_ends.side = last_purchases.side
+    left join window_revenue
+        on period_ends.customer_id = window_revenue.customer_id and period_ends.side = window_revenue.side
+    left join window_complaints
+        on period_ends.customer_id = window_complaints.customer_id and period_ends.side = window_complaints.side
+    left join nps_answers
+        on
+            period_ends.customer_id = nps_answers.customer_id
+            and period_ends.side = nps_answers.side
+            and nps_answers.recency_rank = 1
+
+),
+
+final as (
+
+    select
+        alerts.customer_id,
+        alerts.from_period_month,
+        alerts.to_period_month,
+        alerts.from_tier,
+        alerts.to_tier,
+        cast(measured_before.recency_days as {{ dbt.type_bigint() }}) as recency_days_before,
+        cast(measured_after.recency_days as {{ dbt.type_bigint() }}) as recency_days_after,
+        alerts.purchase_count_before,
+        alerts.purchase_count_after,
+        cast(measured_before.net_revenue_window as decimal(18, 2)) as net_revenue_before,
+        cast(measured_after.net_revenue_window as decimal(18, 2)) as net_revenue_after,
+        alerts.gross_margin_before,
+        alerts.gross_margin_after,
+        cast(measured_before.complaint_count_window as {{ dbt.type_bigint() }}) as complaint_count_before,
+        cast(measured_after.complaint_count_window as {{ dbt.type_bigint() }}) as complaint_count_after,
+        cast(measured_before.nps_score as integer) as nps_score_before,
+        cast(measured_after.nps_score as integer) as nps_score_after,
+        {{ cvm_nps_class('measured_after.nps_score') }} as nps_class_after
+    from alerts
+    inner join measured as measured_before
+        on alerts.customer_id = measured_before.customer_id and measured_before.side = 'before'
+    inner join measured as measured_after
+        on alerts.customer_id = measured_after.customer_id and measured_after.side = 'after'
+
+)
+
+select * from final
