@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import SparkSession
 
 from cvm.generate import generate
 from dbt_project import dbt_build
@@ -49,3 +50,20 @@ def bad_rows_build(request, build_generated) -> Build:
 @pytest.fixture(scope="session")
 def parquet_build(build_generated) -> Build:
     return build_generated("parquet")
+
+
+@pytest.fixture(scope="session")
+def spark() -> SparkSession:
+    """One local SparkSession per test run (about 10 s to start), for the Spark code paths."""
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("cvm-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
