@@ -607,3 +607,22 @@ def test_fit_and_score_rejects_transaction_counts_as_x(day_level):
     bad = day_level.assign(x=lambda d: np.where(d["x"] > 0, d["t_x"] + 1, 0))
     with pytest.raises(ValueError, match="purchase DAYS"):
         _fit_and_score(bad)
+
+
+def test_delta_interval_agrees_with_the_bootstrap():
+    """The delta method (default) and the parametric bootstrap estimate the same interval; with
+    40,000 customers the asymptotics hold and their half-widths agree closely."""
+    customers = simulate_customers(40_000, seed=11)
+    bg = bg_nbd.fit_bg_nbd(customers["x"], customers["t_x"], customers["T"])
+    gg = gamma_gamma.fit_gamma_gamma(customers["x"], customers["m"])
+    probe = customers.iloc[:300]
+    args = [probe[c] for c in ("x", "t_x", "T", "m")]
+    settings = {"horizon_days": 365, "margin": 0.3, "annual_discount_rate": 0.1}
+    clv = lifetime_value.customer_lifetime_value(bg, gg, *args, **settings)
+    delta = lifetime_value.clv_interval_delta(bg, gg, *args, **settings)
+    boot = lifetime_value.clv_interval(bg, gg, *args, **settings, draws=2_000, seed=3)
+    for d, b in zip(delta, boot, strict=True):
+        half_delta, half_boot = np.abs(d - clv) / clv, np.abs(b - clv) / clv
+        assert np.all(half_delta > 0)
+        np.testing.assert_allclose(half_delta, half_boot, rtol=0.15)
+        np.testing.assert_allclose(np.median(half_delta / half_boot), 1.0, atol=0.03)

@@ -74,7 +74,8 @@ def test_incremental_tier_history_equals_the_full_build(parquet_build, tmp_path)
 
 
 SNAPSHOT_CHECK_COLUMNS = (
-    "value_tier, rfm_segment, gross_margin_lookback, purchase_count_lifetime, last_purchase_date"
+    "value_tier, predicted_value_tier, rfm_segment, gross_margin_lookback, "
+    "purchase_count_lifetime, last_purchase_date"
 )
 
 

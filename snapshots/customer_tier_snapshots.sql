@@ -4,8 +4,8 @@
             unique_key='customer_id',
             strategy='check',
             check_cols=[
-                'value_tier', 'rfm_segment', 'gross_margin_lookback', 'purchase_count_lifetime',
-                'last_purchase_date',
+                'value_tier', 'predicted_value_tier', 'rfm_segment', 'gross_margin_lookback',
+                'purchase_count_lifetime', 'last_purchase_date',
             ],
             hard_deletes='new_record',
         )
@@ -17,6 +17,7 @@
         customer_id,
         as_of_date,
         value_tier,
+        predicted_value_tier,
         rfm_segment,
         gross_margin_lookback,
         purchase_count_lifetime,

@@ -54,6 +54,18 @@ tier_bands as (
 
 ),
 
+clv as (
+
+    select * from {{ ref('int_customers_clv_scored') }}
+
+),
+
+lowest_tier as (
+
+    select max(tier_rank) as tier_rank from tier_bands
+
+),
+
 joined as (
 
     select
@@ -206,6 +218,20 @@ final as (
         cast(tiered.gross_margin_lookback as decimal(18, 2)) as gross_margin_lookback,
         coalesce(tiered.gross_margin_lookback < 0, false) as is_unprofitable_lookback,
         tiered.value_tier,
+        clv.p_alive,
+        clv.expected_purchases_30d,
+        clv.expected_purchases_90d,
+        clv.expected_purchases_365d,
+        clv.expected_avg_spend,
+        {{ var('clv_horizon_days') | int }} as clv_horizon_days,
+        clv.clv,
+        clv.clv_lower,
+        clv.clv_upper,
+        clv.predicted_value_tier,
+        -- Predicted above today's tier; New, Inactive and Unrated count as the lowest tier.
+        coalesce(
+            clv.predicted_tier_rank < coalesce(current_tier.tier_rank, lowest_tier.tier_rank), false
+        ) as is_high_potential,
         tiered.distinct_product_count,
         tiered.distinct_category_count,
         tiered.discount_share_of_spend,
@@ -230,6 +256,11 @@ final as (
         tiered.share_of_wallet_reported,
         tiered.wallet_headroom_reported
     from tiered
+    cross join lowest_tier
+    left join clv
+        on tiered.customer_id = clv.customer_id
+    left join tier_bands as current_tier
+        on tiered.value_tier = current_tier.value_tier
 
 )
 

@@ -29,9 +29,11 @@ from cvm.clv.gamma_gamma import (
 from cvm.clv.lifetime_value import (
     ClvScores,
     clv_interval,
+    clv_interval_delta,
     customer_lifetime_value,
     discounted_expected_purchases,
     fit_and_score,
+    score_combinations,
 )
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "GammaGammaParams",
     "IdentificationError",
     "clv_interval",
+    "clv_interval_delta",
     "conditional_expected_purchases",
     "conditional_expected_spend",
     "customer_lifetime_value",
@@ -53,4 +56,5 @@ __all__ = [
     "fit_bg_nbd",
     "fit_gamma_gamma",
     "probability_alive",
+    "score_combinations",
 ]

@@ -43,6 +43,9 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 
 LOG_BOUND = 25.0  # exp(25) = 7e10: far beyond any sensible shape, days or currency amount
 _BOUND_MARGIN = 1e-3
+# A log-scale standard error above this (a factor e^5 = 148 per standard error) means the
+# estimate is not pinned down by the data.
+MAX_LOG_STANDARD_ERROR = 5.0
 _GRADIENT_TOLERANCE = 1e-6  # on the mean log-likelihood per customer, per unit of ln theta
 _HESSIAN_STEP = 1e-5
 _NEWTON_STEPS = 6
@@ -279,10 +282,24 @@ def maximise(
             f"(eigenvalues {eigenvalues.round(6).tolist()}): some parameter combination is not "
             f"identified by these data. {hint}"
         )
+    log_covariance = np.linalg.inv(information)
+    log_errors = np.sqrt(np.diag(log_covariance))
+    if np.any(log_errors > MAX_LOG_STANDARD_ERROR):
+        # On a flat ridge (e.g. a -> 0, b -> infinity) the optimiser may stop anywhere short of
+        # the bound, depending on floating-point details; the curvature tells the same story.
+        flat = ", ".join(
+            f"ln {n} +/- {e:.3g}" for n, e in zip(names, log_errors, strict=True)
+            if e > MAX_LOG_STANDARD_ERROR
+        )  # fmt: skip
+        raise IdentificationError(
+            f"{model}: the likelihood is nearly flat at the optimum ({flat}, standard errors "
+            f"above {MAX_LOG_STANDARD_ERROR:g} on the log scale), so the data do not identify "
+            f"the estimate. {hint}"
+        )
     return Optimum(
         log_params=log_params,
         log_likelihood=-value * total_weight,
-        log_covariance=np.linalg.inv(information),
+        log_covariance=log_covariance,
         iterations=iterations,
         seconds=time.perf_counter() - started,
         converged=converged,

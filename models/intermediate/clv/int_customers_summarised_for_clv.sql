@@ -1,0 +1,101 @@
+-- Per customer and fit, the inputs of BG/NBD and Gamma-Gamma with the Fader-Hardie-Lee
+-- definitions (days; see the clv_inputs doc block), and for the holdout fit the actual repeat
+-- purchases after its calibration end. Two fits:
+--   scoring  calibrates on everything up to the as-of date (what customer_value reports);
+--   holdout  calibrates up to var clv_holdout_days before it and is judged on the rest.
+{%- set recency = dbt.datediff(
+    'first_purchase_date', 'max(case when is_calibration then purchase_date end)', 'day'
+) | trim %}
+{%- set age = dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') | trim %}
+{%- set purchase_statuses = "'" ~ (var('clv_purchase_statuses') | join("', '")) ~ "'" %}
+
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+as_of as (
+
+    select as_of_date from {{ ref('base_shop__as_of_date') }}
+
+),
+
+-- A purchase day is a day with at least one purchase; same-day orders are one transaction.
+purchase_days as (
+
+    select
+        customer_id,
+        order_date as purchase_date,
+        sum(order_total) as day_spend
+    from orders
+    where status in ({{ purchase_statuses }})
+    group by customer_id, order_date
+
+),
+
+fits as (
+
+    select
+        'scoring' as fit_purpose,
+        as_of_date as calibration_end_date
+    from as_of
+    {%- if var('clv_holdout_days') | int > 0 %}
+        union all
+        select
+            'holdout' as fit_purpose,
+            cast({{ dbt.dateadd('day', -(var('clv_holdout_days') | int), 'as_of_date') }} as date)
+                as calibration_end_date
+        from as_of
+    {%- endif %}
+
+),
+
+fit_days as (
+
+    select
+        fits.fit_purpose,
+        fits.calibration_end_date,
+        purchase_days.customer_id,
+        purchase_days.purchase_date,
+        purchase_days.day_spend,
+        purchase_days.purchase_date <= fits.calibration_end_date as is_calibration,
+        min(purchase_days.purchase_date) over (
+            partition by fits.fit_purpose, purchase_days.customer_id
+        ) as first_purchase_date
+    from purchase_days
+    cross join fits
+
+),
+
+final as (
+
+    select
+        fit_purpose,
+        customer_id,
+        calibration_end_date,
+        first_purchase_date,
+        cast(sum(case when is_calibration then 1 else 0 end) - 1 as {{ dbt.type_bigint() }})
+            as repeat_purchase_days,
+        cast({{ recency }} as {{ dbt.type_bigint() }}) as recency_days,
+        cast({{ age }} as {{ dbt.type_bigint() }}) as age_days,
+        sum(case when is_calibration and purchase_date > first_purchase_date then day_spend end)
+        / nullif(sum(case when is_calibration and purchase_date > first_purchase_date then 1 else 0 end), 0)
+            as avg_repeat_spend,
+        case
+            when fit_purpose = 'holdout' then
+                cast(sum(case when not is_calibration then 1 else 0 end) as {{ dbt.type_bigint() }})
+        end as holdout_purchase_days,
+        case
+            when fit_purpose = 'holdout' then
+                coalesce(sum(case when not is_calibration then day_spend end), 0)
+        end as holdout_spend
+    from fit_days
+    where first_purchase_date <= calibration_end_date
+    group by fit_purpose, customer_id, calibration_end_date, first_purchase_date
+
+)
+
+select * from final
