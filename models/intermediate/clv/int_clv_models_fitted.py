@@ -15,5 +15,6 @@ def model(dbt, session):
         to_pandas(dbt.ref("int_clv_inputs_compressed")),
         to_pandas(dbt.ref("int_clv_repeat_spend_compressed")),
         interval=float(dbt.config.get("clv_interval_level")),
+        min_repeat_customers=int(dbt.config.get("clv_min_repeat_customers")),
     )
     return to_engine(parameters, session)

@@ -24,7 +24,8 @@ final as (
         n_customers,
         fit_seconds,
         converged,
-        iterations
+        iterations,
+        fit_status
     from fitted
 
 )

@@ -43,6 +43,11 @@ _FIT_CLASSES: dict[str, type[BgNbdFit] | type[GammaGammaFit]] = {
     BgNbdFit.MODEL: BgNbdFit,
     GammaGammaFit.MODEL: GammaGammaFit,
 }
+PARAMETER_COLUMNS = [
+    "fit_purpose", "model", "parameter", "value", "standard_error", "interval_level", "lower",
+    "upper", "unit", "log_likelihood", "n_customers", "fit_seconds", "converged", "iterations",
+    "fit_status", "log_covariance_row",
+]  # fmt: skip
 _HOLDOUT_HINT = " For the holdout fit, a shorter var clv_holdout_days (or 0 to skip it) may help."
 
 
@@ -87,14 +92,37 @@ def _parameter_rows(purpose: str, fit: ParameterSet, interval: float) -> pd.Data
     return frame
 
 
+def _skipped_rows(purpose: str, reason: str, interval: float) -> pd.DataFrame:
+    """Parameter rows without values for a fit that was not attempted, saying why."""
+    rows = [
+        {"fit_purpose": purpose, "model": cls.MODEL, "parameter": name, "unit": unit}
+        for cls in (BgNbdFit, GammaGammaFit)
+        for name, unit in zip(cls.PARAMETER_NAMES, cls.PARAMETER_UNITS, strict=True)
+    ]
+    frame = pd.DataFrame(rows).reindex(columns=PARAMETER_COLUMNS)
+    numeric = ["value", "standard_error", "lower", "upper", "log_likelihood", "n_customers"]
+    frame[[*numeric, "fit_seconds"]] = np.nan
+    return frame.assign(
+        interval_level=interval, converged=False, iterations=0, fit_status=f"skipped: {reason}",
+        log_covariance_row=pd.Series([None] * len(frame), dtype="str"),
+    )  # fmt: skip
+
+
 def fit_models(
-    inputs: pd.DataFrame, repeat_spend: pd.DataFrame, *, interval: float
+    inputs: pd.DataFrame,
+    repeat_spend: pd.DataFrame,
+    *,
+    interval: float,
+    min_repeat_customers: int,
 ) -> pd.DataFrame:
     """BG/NBD and Gamma-Gamma per fit purpose present in ``inputs``.
 
     ``inputs``: int_clv_inputs_compressed (fit_purpose, repeat_purchase_days, recency_days,
     age_days, customer_count, ...); ``repeat_spend``: int_clv_repeat_spend_compressed
     (fit_purpose, repeat_purchase_days, avg_repeat_spend, customer_count).
+    A fit with fewer than ``min_repeat_customers`` repeat customers is not attempted (too little
+    data to estimate drop-out and spend): its rows carry no values and a ``fit_status`` saying
+    so, and the customers get no CLV. A fit that is attempted and fails raises.
     """
     if not 0 < interval < 1:
         raise ValueError(f"var clv_interval_level must be in (0, 1), got {interval}")
@@ -105,8 +133,21 @@ def fit_models(
         if purpose == "holdout" and mine.empty:
             continue  # no holdout fit asked for (clv_holdout_days = 0)
         spend = repeat_spend[repeat_spend["fit_purpose"] == purpose]
-        frames += [_parameter_rows(purpose, f, interval) for f in _fit_one(purpose, mine, spend)]
-    return pd.concat(frames, ignore_index=True)
+        repeaters = int(spend["n_customers"].sum())
+        if repeaters < min_repeat_customers:
+            reason = (
+                f"{repeaters} repeat customer(s), fewer than var clv_min_repeat_customers "
+                f"({min_repeat_customers})"
+            )
+            frames.append(_skipped_rows(purpose, reason, interval))
+            continue
+        fits = _fit_one(purpose, mine, spend)
+        frames += [_parameter_rows(purpose, f, interval).assign(fit_status="fitted") for f in fits]
+    return pd.concat(frames, ignore_index=True).reindex(columns=PARAMETER_COLUMNS)
+
+
+def fitted_purposes(parameters: pd.DataFrame) -> set[str]:
+    return set(parameters.loc[parameters["fit_status"] == "fitted", "fit_purpose"])
 
 
 def fits_from_parameters(parameters: pd.DataFrame, purpose: str) -> tuple[BgNbdFit, GammaGammaFit]:
@@ -157,7 +198,7 @@ def score_fits(
     out = []
     for purpose in FIT_PURPOSES:
         mine = engine[engine["fit_purpose"] == purpose]
-        if mine.empty:
+        if mine.empty or purpose not in fitted_purposes(parameters):
             continue
         bg_fit, gg_fit = fits_from_parameters(parameters, purpose)
         if purpose == "scoring":
@@ -189,6 +230,8 @@ def score_fits(
         "discounted_expected_spend", "discounted_expected_spend_lower",
         "discounted_expected_spend_upper", "expected_purchases_holdout",
     ]  # fmt: skip
+    if not out:  # no fit: an empty table with the columns and types
+        out.append(engine.iloc[:0])
     scored = pd.concat(out, ignore_index=True).rename(
         columns={v: k for k, v in INPUT_COLUMNS.items()}
     )
