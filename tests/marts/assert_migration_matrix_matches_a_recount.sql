@@ -1,6 +1,7 @@
 -- The migration matrix, recounted from the tier history with a plain self-join of each
--- customer-month to the next month: both ways of counting must agree exactly, and every
--- from-tier's probabilities must sum to 1. Returns the disagreeing cells.
+-- customer-month to the next month (no window functions, unlike fct_tier_migrations): both
+-- ways of counting must agree exactly, and every from-tier's probabilities must sum to 1.
+-- Returns the disagreeing cells.
 with
 
 history as (
@@ -9,34 +10,32 @@ history as (
 
 ),
 
-next_months as (
+-- Each month of the history and the next one (the history has a row for every customer in
+-- every month from the first purchase on, so a customer's next row is in the next month).
+month_steps as (
 
     select
-        customer_id,
         period_month,
-        value_tier,
-        (
-            select min(later.period_month)
-            from {{ ref('fct_customer_tier_months') }} as later
-            where later.customer_id = history.customer_id and later.period_month > history.period_month
-        ) as next_period_month
-    from history
+        lead(period_month) over (order by period_month) as next_period_month
+    from (select distinct period_month from history) as months
 
 ),
 
 recount as (
 
     select
-        next_months.period_month as from_period_month,
-        next_months.value_tier as from_tier,
+        history.period_month as from_period_month,
+        history.value_tier as from_tier,
         moved.value_tier as to_tier,
         count(*) as customers
-    from next_months
+    from history
+    inner join month_steps
+        on history.period_month = month_steps.period_month
     inner join history as moved
         on
-            next_months.customer_id = moved.customer_id
-            and next_months.next_period_month = moved.period_month
-    group by next_months.period_month, next_months.value_tier, moved.value_tier
+            history.customer_id = moved.customer_id
+            and month_steps.next_period_month = moved.period_month
+    group by history.period_month, history.value_tier, moved.value_tier
 
 ),
 

@@ -53,6 +53,16 @@ fits as (
 
 ),
 
+first_purchases as (
+
+    select
+        customer_id,
+        min(purchase_date) as first_purchase_date
+    from purchase_days
+    group by customer_id
+
+),
+
 fit_days as (
 
     select
@@ -61,12 +71,13 @@ fit_days as (
         purchase_days.customer_id,
         purchase_days.purchase_date,
         purchase_days.day_spend,
-        purchase_days.purchase_date <= fits.calibration_end_date as is_calibration,
-        min(purchase_days.purchase_date) over (
-            partition by fits.fit_purpose, purchase_days.customer_id
-        ) as first_purchase_date
+        first_purchases.first_purchase_date,
+        purchase_days.purchase_date <= fits.calibration_end_date as is_calibration
     from purchase_days
-    cross join fits
+    inner join first_purchases
+        on purchase_days.customer_id = first_purchases.customer_id
+    inner join fits
+        on first_purchases.first_purchase_date <= fits.calibration_end_date
 
 ),
 
@@ -93,7 +104,6 @@ final as (
                 coalesce(sum(case when not is_calibration then day_spend end), 0)
         end as holdout_spend
     from fit_days
-    where first_purchase_date <= calibration_end_date
     group by fit_purpose, customer_id, calibration_end_date, first_purchase_date
 
 )

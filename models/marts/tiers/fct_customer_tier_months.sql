@@ -10,6 +10,10 @@
 -- with the value tier the customer had at the month's end (the as-of date for its month).
 -- Same rules as customer_value.value_tier, on a window of whole calendar months.
 {%- set window_months = var('tier_window_months') | int %}
+{#- Months the history can span (a hundred years): the length of the month spine below. #}
+{%- set max_history_months = 1200 %}
+{%- set spine_month = 'cast(' ~ dbt.dateadd('month', 'month_numbers.generated_number - 1', 'spine_start.first_month')
+    | trim ~ ' as date)' %}
 
 with
 
@@ -57,12 +61,27 @@ first_output_month as (
 ),
 {% endif %}
 
+-- Every calendar month from the first purchase month to the as-of month, without gaps, so
+-- that the trailing window below can count rows: one row is one month.
+month_numbers as (
+
+    {{ dbt.generate_series(max_history_months) }}
+
+),
+
+spine_start as (
+
+    select min(first_purchase_month) as first_month from first_purchases
+
+),
+
 months as (
 
-    select distinct monthly.activity_month as period_month
-    from monthly
+    select {{ spine_month }} as period_month
+    from month_numbers
+    cross join spine_start
     cross join as_of
-    where monthly.activity_month <= as_of.as_of_month
+    where {{ spine_month }} <= as_of.as_of_month
 
 ),
 
@@ -71,9 +90,7 @@ grid as (
     select
         first_purchases.customer_id,
         first_purchases.first_purchase_date,
-        months.period_month,
-        -- A month number, so the window below counts calendar months even across gaps.
-        extract(year from months.period_month) * 12 + extract(month from months.period_month) as month_number
+        months.period_month
     from first_purchases
     inner join months
         on first_purchases.first_purchase_month <= months.period_month
@@ -91,6 +108,7 @@ filled as (
     select
         grid.*,
         coalesce(monthly.purchase_count, 0) as purchase_count,
+        coalesce(monthly.net_revenue, 0) as net_revenue,
         coalesce(monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation, 0) as gross_margin,
         coalesce(monthly.purchases_without_cost, 0) as purchases_without_cost
     from grid
@@ -101,19 +119,40 @@ filled as (
 
 ),
 
+-- Trailing sums over window_months rows (= months) as the difference of running sums:
+-- cheaper than a sliding frame over 18M rows at 1M customers.
+running as (
+
+    select
+        *,
+        sum(purchase_count) over to_date as running_purchase_count,
+        sum(net_revenue) over to_date as running_net_revenue,
+        sum(gross_margin) over to_date as running_gross_margin,
+        sum(purchases_without_cost) over to_date as running_purchases_without_cost
+    from filled
+    window to_date as (
+        partition by customer_id
+        order by period_month
+        rows between unbounded preceding and current row
+    )
+
+),
+
 windowed as (
 
     select
         *,
-        sum(purchase_count) over trailing_months as purchase_count_window,
-        sum(gross_margin) over trailing_months as gross_margin_window,
-        sum(purchases_without_cost) over trailing_months as purchases_without_cost_window
-    from filled
-    window trailing_months as (
-        partition by customer_id
-        order by month_number
-        range between {{ window_months - 1 }} preceding and current row
-    )
+        running_purchase_count - coalesce(lag(running_purchase_count, {{ window_months }}) over by_month, 0)
+            as purchase_count_window,
+        running_net_revenue - coalesce(lag(running_net_revenue, {{ window_months }}) over by_month, 0)
+            as net_revenue_window,
+        running_gross_margin - coalesce(lag(running_gross_margin, {{ window_months }}) over by_month, 0)
+            as gross_margin_window,
+        running_purchases_without_cost
+        - coalesce(lag(running_purchases_without_cost, {{ window_months }}) over by_month, 0)
+            as purchases_without_cost_window
+    from running
+    window by_month as (partition by customer_id order by period_month)
 
 ),
 
@@ -137,6 +176,7 @@ final as (
         ended.period_month,
         ended.period_end_date,
         cast(ended.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
+        cast(ended.net_revenue_window as decimal(18, 2)) as net_revenue_window,
         case
             when ended.purchases_without_cost_window = 0 then cast(ended.gross_margin_window as decimal(18, 2))
         end as gross_margin_window,

@@ -6,21 +6,15 @@
 
 with
 
-migrations as (
+all_migrations as (
 
     select * from {{ ref('fct_tier_migrations') }}
 
 ),
 
-history as (
+all_history as (
 
     select * from {{ ref('fct_customer_tier_months') }}
-
-),
-
-monthly as (
-
-    select * from {{ ref('int_orders_aggregated_to_customer_months') }}
 
 ),
 
@@ -42,6 +36,33 @@ surveys as (
 
 ),
 
+-- Only the latest month's migrations and the two month ends they connect are read on.
+latest_month as (
+
+    select max(period_month) as to_period_month from {{ ref('fct_customer_tier_months') }}
+
+),
+
+migrations as (
+
+    select all_migrations.*
+    from all_migrations
+    inner join latest_month
+        on all_migrations.to_period_month = latest_month.to_period_month
+
+),
+
+history as (
+
+    select all_history.*
+    from all_history
+    inner join latest_month
+        on
+            all_history.period_month <= latest_month.to_period_month
+            and all_history.period_month >= cast({{ dbt.dateadd('month', -1, 'latest_month.to_period_month') }} as date)
+
+),
+
 alerts as (
 
     select
@@ -54,6 +75,8 @@ alerts as (
         to_history.period_end_date as to_period_end_date,
         from_history.purchase_count_window as purchase_count_before,
         to_history.purchase_count_window as purchase_count_after,
+        from_history.net_revenue_window as net_revenue_before,
+        to_history.net_revenue_window as net_revenue_after,
         from_history.gross_margin_window as gross_margin_before,
         to_history.gross_margin_window as gross_margin_after
     from migrations
@@ -68,9 +91,6 @@ alerts as (
     where
         migrations.direction = 'down'
         and migrations.from_tier in ({{ alert_tiers }})
-        and migrations.to_period_month = (
-            select max(latest.to_period_month) from migrations as latest
-        )
 
 ),
 
@@ -90,23 +110,6 @@ period_ends as (
         to_period_month as period_month,
         to_period_end_date as period_end_date
     from alerts
-
-),
-
-window_revenue as (
-
-    select
-        period_ends.customer_id,
-        period_ends.side,
-        sum(monthly.net_revenue) as net_revenue_window
-    from period_ends
-    inner join monthly
-        on
-            period_ends.customer_id = monthly.customer_id
-            and period_ends.period_month >= monthly.activity_month
-            and monthly.activity_month
-            > cast({{ dbt.dateadd('month', -window_months, 'period_ends.period_month') }} as date)
-    group by period_ends.customer_id, period_ends.side
 
 ),
 
@@ -169,14 +172,11 @@ measured as (
         period_ends.side,
         {{ dbt.datediff('last_purchases.last_purchase_date', 'period_ends.period_end_date', 'day') }}
             as recency_days,
-        coalesce(window_revenue.net_revenue_window, 0) as net_revenue_window,
         coalesce(window_complaints.complaint_count_window, 0) as complaint_count_window,
         nps_answers.nps_score
     from period_ends
     left join last_purchases
         on period_ends.customer_id = last_purchases.customer_id and period_ends.side = last_purchases.side
-    left join window_revenue
-        on period_ends.customer_id = window_revenue.customer_id and period_ends.side = window_revenue.side
     left join window_complaints
         on period_ends.customer_id = window_complaints.customer_id and period_ends.side = window_complaints.side
     left join nps_answers
@@ -199,8 +199,8 @@ final as (
         cast(measured_after.recency_days as {{ dbt.type_bigint() }}) as recency_days_after,
         alerts.purchase_count_before,
         alerts.purchase_count_after,
-        cast(measured_before.net_revenue_window as decimal(18, 2)) as net_revenue_before,
-        cast(measured_after.net_revenue_window as decimal(18, 2)) as net_revenue_after,
+        alerts.net_revenue_before,
+        alerts.net_revenue_after,
         alerts.gross_margin_before,
         alerts.gross_margin_after,
         cast(measured_before.complaint_count_window as {{ dbt.type_bigint() }}) as complaint_count_before,
