@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-from-lock
 # SQL that sqlfluff lints (folders git does not hold while they are empty are skipped).
 SQL_DIRS := $(wildcard models tests analyses snapshots)
+# Python that ruff checks: the package, the tests and the dbt Python models.
+PY_DIRS := scripts python_tests models
 
 # dbt, sqlfluff and mf find the repo-local profiles.yml; the Python package lives in scripts/.
 export DBT_PROFILES_DIR := $(CURDIR)
@@ -34,13 +36,13 @@ build: $(INSTALLED)
 	$(BIN)/python -m cvm.build
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check scripts python_tests
-	$(BIN)/ruff format --check scripts python_tests
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/sqlfluff lint $(SQL_DIRS) --processes 2
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix scripts python_tests
-	$(BIN)/ruff format scripts python_tests
+	$(BIN)/ruff check --fix $(PY_DIRS)
+	$(BIN)/ruff format $(PY_DIRS)
 	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
 test: lint

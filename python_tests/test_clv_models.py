@@ -231,6 +231,15 @@ def spark_table(spark, warehouse, relation: str):
             ["fit_purpose", "model", "parameter"],
         ),
         (
+            "int_clv_holdout_models_fitted",
+            "models/intermediate/clv/int_clv_holdout_models_fitted.py",
+            {
+                "int_clv_inputs_compressed": "intermediate.int_clv_inputs_compressed",
+                "int_clv_repeat_spend_compressed": "intermediate.int_clv_repeat_spend_compressed",
+            },
+            ["fit_purpose", "model", "parameter"],
+        ),
+        (
             "int_clv_combinations_scored",
             "models/intermediate/clv/int_clv_combinations_scored.py",
             {

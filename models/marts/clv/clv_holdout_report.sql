@@ -12,8 +12,7 @@ customers as (
 
 scores as (
 
-    select * from {{ ref('int_clv_combinations_scored') }}
-    where fit_purpose = 'holdout'
+    select * from {{ ref('int_clv_holdout_combinations_scored') }}
 
 ),
 

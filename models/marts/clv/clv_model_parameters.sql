@@ -1,10 +1,24 @@
--- The fitted parameters as BI reads them: the Python model's output without the covariance
--- rows it keeps for the scoring step, under an enforced contract.
+-- The fitted parameters of both fits as BI reads them: the Python models' output without the
+-- covariance rows they keep for the scoring step, under an enforced contract.
 with
+
+scoring_fits as (
+
+    select * from {{ ref('int_clv_models_fitted') }}
+
+),
+
+holdout_fits as (
+
+    select * from {{ ref('int_clv_holdout_models_fitted') }}
+
+),
 
 fitted as (
 
-    select * from {{ ref('int_clv_models_fitted') }}
+    select * from scoring_fits
+    union all
+    select * from holdout_fits
 
 ),
 

@@ -1,0 +1,68 @@
+"""What the dbt Python models of models/intermediate/clv/ do, one function per kind of model.
+
+Each fit purpose has its own pair of models (fitted, scored) so that the holdout fit, which
+only the holdout report needs, runs beside the SQL of the rest of the build instead of on the
+path to customer_value. The model files stay thin: dbt.config(), dbt.config.get() and dbt.ref()
+are called there (dbt reads a Python model's file to find its parents and the config keys it
+uses), the work is here, and cvm.frames converts between the engine's frames (DuckDB or
+Spark) and pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cvm.clv.warehouse import fit_models, score_fits
+from cvm.frames import to_engine, to_pandas
+
+
+def _of_purpose(relation: Any, purpose: str):
+    frame = to_pandas(relation)
+    return frame[frame["fit_purpose"] == purpose]
+
+
+def fit(
+    session: Any, purpose: str, inputs: Any, repeat_spend: Any, *, interval: Any,
+    min_repeat_customers: Any,
+) -> Any:  # fmt: skip
+    """Parameter rows of the fits of one purpose (see cvm.clv.warehouse.fit_models), from
+    int_clv_inputs_compressed and int_clv_repeat_spend_compressed. Settings may arrive as
+    strings (model config rendered from vars)."""
+    parameters = fit_models(
+        _of_purpose(inputs, purpose),
+        _of_purpose(repeat_spend, purpose),
+        interval=float(interval),
+        min_repeat_customers=int(min_repeat_customers),
+    )
+    mine = parameters[parameters["fit_purpose"] == purpose].reset_index(drop=True)
+    return to_engine(mine, session)
+
+
+SCORE_SETTINGS = {  # model config key -> type (configs are rendered from the clv_* vars)
+    "clv_horizon_days": int,
+    "clv_annual_discount_rate": float,
+    "clv_interval_level": float,
+    "clv_interval_method": str,
+    "clv_bootstrap_draws": int,
+    "clv_holdout_days": int,
+}
+
+
+def score(session: Any, purpose: str, inputs: Any, fitted: Any, settings: dict) -> Any:
+    """Every combination of one purpose in int_clv_inputs_compressed (``inputs``) scored with
+    the fits in ``fitted``; ``settings``: the SCORE_SETTINGS keys from the model config."""
+    missing = sorted(set(SCORE_SETTINGS) - {k for k, v in settings.items() if v is not None})
+    if missing:
+        raise ValueError(f"model config lacks {missing}; set them from the clv_* vars")
+    value = {key: cast(settings[key]) for key, cast in SCORE_SETTINGS.items()}
+    scores = score_fits(
+        _of_purpose(inputs, purpose),
+        to_pandas(fitted),
+        horizon_days=value["clv_horizon_days"],
+        annual_discount_rate=value["clv_annual_discount_rate"],
+        interval=value["clv_interval_level"],
+        interval_method=value["clv_interval_method"],
+        draws=value["clv_bootstrap_draws"],
+        holdout_days=value["clv_holdout_days"],
+    )
+    return to_engine(scores, session)
