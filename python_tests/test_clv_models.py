@@ -268,3 +268,33 @@ def test_python_models_on_spark_match_duckdb(
         on_spark.drop(columns=ignore), on_duckdb.drop(columns=ignore), check_dtype=False,
         rtol=1e-9,
     )  # fmt: skip
+
+
+def test_customers_first_seen_in_the_holdout_period_are_left_out_of_the_holdout_fit(warehouse):
+    """They have no calibration history: the holdout fit and report must not count them, and
+    the scoring fit must (they bought before the as-of date)."""
+    rows = warehouse.execute(
+        """
+        select count(*) filter (where holdout.customer_id is null),
+               count(*) filter (where holdout.customer_id is null
+                                and scoring.first_purchase_date <= holdout_end.end_date)
+        from intermediate.int_customers_summarised_for_clv as scoring
+        cross join (select max(calibration_end_date) as end_date
+                    from intermediate.int_customers_summarised_for_clv
+                    where fit_purpose = 'holdout') as holdout_end
+        left join intermediate.int_customers_summarised_for_clv as holdout
+            on scoring.customer_id = holdout.customer_id and holdout.fit_purpose = 'holdout'
+        where scoring.fit_purpose = 'scoring'
+        """
+    ).fetchall()
+    [(first_seen_in_holdout, wrongly_left_out)] = rows
+    assert first_seen_in_holdout > 10
+    assert wrongly_left_out == 0
+    [(reported,)] = warehouse.execute(
+        "select customers from marts.clv_holdout_report where bucket_order = 99"
+    ).fetchall()
+    [(holdout_customers,)] = warehouse.execute(
+        "select count(*) from intermediate.int_customers_summarised_for_clv "
+        "where fit_purpose = 'holdout'"
+    ).fetchall()
+    assert reported == holdout_customers
