@@ -26,6 +26,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     assert "Warehouse built in" in out and str(warehouse) in out
     assert "marts.dim_customers" in out and "1,500 rows" in out
     assert "quarantined rows: none" in out
+    assert "scoring    fitted on" in out and "holdout    predicted repeat purchases" in out
 
 
 def test_user_raw_dir_is_never_written_to(tmp_path):

@@ -21,7 +21,7 @@ DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
 DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
-SUMMARY_SCHEMAS = ("marts",)
+SUMMARY_SCHEMAS = ("marts", "snapshots")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,30 @@ def run_dbt(
     )
 
 
+def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One line per CLV fit: fitted on how many customers, or skipped and why; and how far
+    the holdout fit's predicted repeat purchases were from what customers did."""
+    fits = con.execute(
+        "select fit_purpose, max(n_customers), max(fit_status) from marts.clv_model_parameters "
+        "where model = 'bg_nbd' group by 1 order by 1 desc"
+    ).fetchall()
+    holdout = con.execute(
+        "select holdout_days, relative_error from marts.clv_holdout_report "
+        "where calibration_repeat_purchase_days = 'total'"
+    ).fetchall()
+    lines = ["  lifetime value (marts.clv_model_parameters):"]
+    for purpose, customers, status in fits:
+        detail = f"fitted on {customers:,.0f} customers" if status == "fitted" else status
+        lines.append(f"    {purpose:<10} {detail}")
+    for days, error in holdout:
+        if error is not None:
+            lines.append(
+                f"    holdout    predicted repeat purchases in {days} days off by {error:+.1%} "
+                "(marts.clv_holdout_report)"
+            )
+    return lines
+
+
 def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         as_of, as_of_source = con.execute(
@@ -104,6 +128,7 @@ def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
             "select source_table, quarantine_reason, count(*) "
             "from staging.stg_shop__quarantined_rows group by all order by 1, 2"
         ).fetchall()
+        lifetime_value = _lifetime_value_lines(con)
     lines = [
         f"Warehouse built in {seconds:.0f} s: {warehouse}",
         f"  raw data:  {raw_dir}",
@@ -111,6 +136,7 @@ def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
         "  tables:",
         *(f"    {name:<40} {rows:>14,} rows" for name, rows in counts),
     ]
+    lines += lifetime_value
     if quarantined:
         lines.append("  quarantined rows (staging.stg_shop__quarantined_rows):")
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
