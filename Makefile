@@ -16,12 +16,13 @@ PY_DIRS := scripts python_tests models
 export DBT_PROFILES_DIR := $(CURDIR)
 export PYTHONPATH := $(CURDIR)/scripts
 
-.PHONY: help build test lint format lock benchmark clean
+.PHONY: help build test lint format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "make test       create .venv, lint (ruff, sqlfluff) and run every test"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
+	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M, ours at 10M (slow)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make clean      remove build outputs (target/, logs/, warehouse/, data/demo/)"
 
@@ -50,6 +51,18 @@ test: lint
 
 benchmark: $(INSTALLED)
 	$(BIN)/python -m cvm.benchmark
+
+# The CLV benchmark's references (pymc-marketing, lifetimes) live in a venv of their own, so
+# that pymc's dependencies never enter the project's lock.
+CLV_BENCH_VENV := .venv-clv-benchmark
+$(CLV_BENCH_VENV)/.installed-from-lock: requirements-clv-benchmark.lock
+	@test -x $(CLV_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(CLV_BENCH_VENV)
+	$(CLV_BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	$(CLV_BENCH_VENV)/bin/python -m pip check
+	@touch $@
+
+benchmark-clv: $(CLV_BENCH_VENV)/.installed-from-lock
+	$(CLV_BENCH_VENV)/bin/python -m cvm.clv_benchmark --data-dir build/benchmark/clv-data
 
 # Resolve the direct dependencies of pyproject.toml (with dev extras) in a scratch venv and pin
 # everything that comes with them.

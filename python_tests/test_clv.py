@@ -19,9 +19,14 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from cvm.clv import bg_nbd, gamma_gamma, lifetime_value
+from cvm.clv import bg_nbd, estimation, gamma_gamma, lifetime_value
 from cvm.clv.bg_nbd import BgNbdParams
-from cvm.clv.estimation import ClvFitError, ConvergenceError, IdentificationError
+from cvm.clv.estimation import (
+    ClvFitError,
+    ConvergenceError,
+    IdentificationError,
+    numerical_hessian,
+)
 
 CALIBRATION_END = pd.Timestamp("1997-09-30")
 # Published estimates: BG/NBD (FHL 2005, Marketing Science, CDNOW sample, time in WEEKS) and
@@ -333,6 +338,93 @@ def test_analytic_gradients_match_finite_differences(simulated):
     np.testing.assert_allclose(grad.sum(axis=0), numeric, rtol=1e-6)
 
 
+@pytest.mark.parametrize("model", ["bg_nbd", "gamma_gamma"])
+def test_fit_objective_matches_the_row_likelihood_and_its_derivatives(simulated, model):
+    """The fit's objective (special functions per distinct x and T, sums per x) is the mean of
+    the per-row log-likelihood with its gradient, and its analytic Hessian (which gives the
+    covariance) agrees with central differences of the gradient."""
+    if model == "bg_nbd":
+        extreme = pd.DataFrame({"x": [1500, 0], "t_x": [10900.0, 0], "T": [10957.0, 5.0]})
+        data = pd.concat([simulated, extreme])
+        columns = [data[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")]
+        module, points = bg_nbd, [np.log([0.4, 25.0, 1.3, 4.0]), np.log([2.0, 5.0, 0.1, 50.0])]
+    else:
+        repeat = simulated[simulated["x"] > 0]
+        columns = [repeat["x"].to_numpy(dtype=float), repeat["m"].to_numpy()]
+        module, points = gamma_gamma, [np.log([4.0, 2.5, 20.0]), np.log([0.5, 10.0, 300.0])]
+    w = np.random.default_rng(2).integers(1, 5, columns[0].size).astype(float)
+    objective = module._Likelihood(*columns, w)
+    for at in points:
+        value, gradient, hessian = objective(at, hessian=True)
+        ll, grad = module._log_likelihood_terms(at, *columns)
+        assert value == pytest.approx(-(w @ ll) / w.sum(), rel=1e-12)
+        reference = -(w @ grad) / w.sum()
+        np.testing.assert_allclose(gradient, reference, atol=1e-10 * np.abs(reference).max())
+        numeric = numerical_hessian(lambda p, f=objective: f(p).gradient, at)
+        np.testing.assert_allclose(hessian, numeric, atol=1e-7 * np.abs(numeric).max())
+
+
+def test_fit_objective_in_blocks_and_threads(monkeypatch, simulated):
+    """The per-row work runs in blocks of rows on threads: the sums are combined in block
+    order, so the objective does not depend on the number of threads, and blocks change it at
+    the rounding level only."""
+    x, t_x, T, m = (simulated[c].to_numpy(dtype=float) for c in ("x", "t_x", "T", "m"))
+    w = np.ones_like(x)
+    repeat = x > 0
+    cases = [
+        (bg_nbd, (x, t_x, T, w), np.log([0.3, 30.0, 0.9, 2.0])),
+        (gamma_gamma, (x[repeat], m[repeat], w[repeat]), np.log([5.0, 3.0, 20.0])),
+    ]
+    for module, columns, at in cases:
+        whole = module._Likelihood(*columns)(at, hessian=True)
+        monkeypatch.setattr(estimation, "ROW_BLOCK", 1_000)
+        results = []
+        for threads in (1, 4):
+            monkeypatch.setattr(estimation, "MAX_THREADS", threads)
+            results.append(module._Likelihood(*columns)(at, hessian=True))
+        monkeypatch.undo()
+        for a, b in zip(*results, strict=True):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(results[0], whole, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_subsample_search_gives_the_full_fit(monkeypatch, simulated):
+    """On large inputs the optimiser searches on a subsample and Newton's method finishes on
+    every row: same estimates and covariance as the search on every row."""
+    x, t_x, T, m = (simulated[c].to_numpy() for c in ("x", "t_x", "T", "m"))
+    reference = bg_nbd.fit_bg_nbd(x, t_x, T), gamma_gamma.fit_gamma_gamma(x, m)
+    searched: list[float] = []  # customers in the objective of every search
+    search = estimation._search
+
+    def spy(objective, *args):
+        searched.append(objective.total)
+        return search(objective, *args)
+
+    monkeypatch.setattr(estimation, "_search", spy)
+    for module in (bg_nbd, gamma_gamma):
+        monkeypatch.setattr(module, "_SEARCH_ROWS", 1_000)
+    fits = bg_nbd.fit_bg_nbd(x, t_x, T), gamma_gamma.fit_gamma_gamma(x, m)
+    # One search per model, on a subsample; Newton's method did the rest without falling back.
+    assert len(searched) == 2 and max(searched) < 2_000, searched
+    for fit, full in zip(fits, reference, strict=True):
+        np.testing.assert_allclose(fit.estimates, full.estimates, rtol=1e-10)
+        np.testing.assert_allclose(fit.log_covariance, full.log_covariance, rtol=1e-6)
+        assert fit.log_likelihood == pytest.approx(full.log_likelihood, rel=1e-13)
+
+
+def test_identification_checks_count_distinct_rows():
+    """Many customers but only 3 distinct histories (or 2 distinct (x, m)) cannot identify 4
+    (or 3) parameters; the counts come from cheap per-column checks."""
+    x, t_x, T = np.tile([[0, 1, 2], [0.0, 5.0, 9.0], [10.0, 10.0, 10.0]], 50)
+    with pytest.raises(IdentificationError, match="only 3 distinct"):
+        bg_nbd.fit_bg_nbd(x, t_x, T)
+    with pytest.raises(IdentificationError, match="only 2 distinct"):
+        gamma_gamma.fit_gamma_gamma(np.tile([1, 2], 50), np.tile([10.0, 12.0], 50))
+    with pytest.raises(IdentificationError, match="1 distinct mean spend"):
+        gamma_gamma.fit_gamma_gamma(np.tile([1, 2, 3], 50), np.full(150, 10.0))
+
+
 def test_parameter_recovery_within_standard_errors(simulated):
     """Estimates on 20,000 simulated customers lie within 4 standard errors (log scale, from
     our covariance) of the truth, and those errors are small enough for this to mean
@@ -607,6 +699,98 @@ def test_fit_and_score_rejects_transaction_counts_as_x(day_level):
     bad = day_level.assign(x=lambda d: np.where(d["x"] > 0, d["t_x"] + 1, 0))
     with pytest.raises(ValueError, match="purchase DAYS"):
         _fit_and_score(bad)
+
+
+def test_closed_form_log_gradients_match_finite_differences(simulated, simulated_fits):
+    """d ln P(alive) and d ln E[M] in the log-parameters (delta method) vs central differences."""
+    bg, gg = simulated_fits
+    x, t_x, T, m = (simulated[c].to_numpy() for c in ("x", "t_x", "T", "m"))
+    step = 1e-6
+
+    def differences(func, fit) -> np.ndarray:
+        at = np.log(fit.estimates)
+        return np.array(
+            [
+                (func(np.exp(at + e)) - func(np.exp(at - e))) / (2 * step)
+                for e in np.eye(at.size) * step
+            ]
+        )
+
+    numeric = differences(
+        lambda p: np.log(bg_nbd.probability_alive(BgNbdParams(*p), x, t_x, T)), bg
+    )
+    analytic = bg_nbd.probability_alive_log_gradient(bg, x, t_x, T)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+    numeric = differences(
+        lambda p: np.log(
+            gamma_gamma.conditional_expected_spend(gamma_gamma.GammaGammaParams(*p), x, m)
+        ),
+        gg,
+    )
+    analytic = gamma_gamma.expected_spend_log_gradient(gg, x, m)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_purchase_curve_per_key_in_blocks_and_threads(monkeypatch, day_level, simulated_fits):
+    """G per distinct (x, T), summed over the steps, is the same whatever the blocks and
+    threads, and the keys map back to every row."""
+    bg, _ = simulated_fits
+    x, T = day_level["x"].to_numpy(dtype=float), day_level["T"].to_numpy(dtype=float)
+    keys = lifetime_value._distinct_keys(x, T)
+    np.testing.assert_array_equal(keys.x[keys.inverse], x)
+    np.testing.assert_array_equal(keys.T[keys.inverse], T)
+    assert keys.x.size == len(np.unique(np.column_stack([x, T]), axis=0)) < x.size
+    ends, weights = lifetime_value._step_weights(365, 0.1, 30)
+    sets = lifetime_value._perturbed(bg, 1e-4)
+    direct = sum(
+        w * bg_nbd.expected_purchases_if_alive(sets, t, keys.x, keys.T)
+        for t, w in zip(ends, weights, strict=True)
+    )
+    monkeypatch.setattr(estimation, "MAX_THREADS", 1)
+    serial = lifetime_value._discounted_alive_purchases(sets, keys.x, keys.T, ends, weights)
+    monkeypatch.setattr(estimation, "MAX_THREADS", 4)
+    monkeypatch.setattr(lifetime_value, "_BLOCK_ELEMENTS", 1_000)
+    monkeypatch.setattr(lifetime_value, "_PARALLEL_ELEMENTS", 0)
+    parallel = lifetime_value._discounted_alive_purchases(sets, keys.x, keys.T, ends, weights)
+    np.testing.assert_array_equal(serial, direct)
+    np.testing.assert_array_equal(parallel, direct)
+
+
+def test_delta_interval_is_the_gradient_of_ln_clv(day_level, simulated_fits):
+    """The delta interval's gradient (closed forms and per-key differences) is the gradient of
+    ln CLV itself, by central differences through whole parameter sets; and the scoring path
+    gives the same bounds as clv_interval_delta."""
+    bg, gg = simulated_fits
+    probe = day_level.iloc[:2_000]  # whole days, as score_combinations requires
+    args = [probe[c].to_numpy(dtype=float) for c in ("x", "t_x", "T", "m")]
+    settings = {"horizon_days": 365, "margin": 0.3, "annual_discount_rate": 0.1}
+    clv = lifetime_value.customer_lifetime_value(bg, gg, *args, **settings)
+    step = 1e-4
+    variance = np.zeros_like(clv)
+    for fit in (bg, gg):
+        at = np.log(fit.estimates)
+        gradient = []
+        for e in np.eye(at.size) * step:
+            ln_clv = []
+            for shifted in (np.exp(at + e), np.exp(at - e)):
+                bg_p = BgNbdParams(*shifted) if fit is bg else bg
+                gg_p = gg if fit is bg else gamma_gamma.GammaGammaParams(*shifted)
+                ln_clv.append(
+                    np.log(lifetime_value.customer_lifetime_value(bg_p, gg_p, *args, **settings))
+                )
+            gradient.append((ln_clv[0] - ln_clv[1]) / (2 * step))
+        gradient = np.array(gradient)
+        variance += np.einsum("in,ij,jn->n", gradient, fit.log_covariance, gradient)
+    spread = np.exp(1.2815515655446004 * np.sqrt(variance))
+    lower, upper = lifetime_value.clv_interval_delta(bg, gg, *args, **settings)
+    np.testing.assert_allclose(lower, clv / spread, rtol=1e-8)
+    np.testing.assert_allclose(upper, clv * spread, rtol=1e-8)
+
+    combos = pd.DataFrame(dict(zip(("x", "t_x", "T", "m"), args, strict=True)))
+    scores = lifetime_value.score_combinations(bg, gg, combos.assign(n_customers=1), **settings)
+    np.testing.assert_allclose(scores["clv_365d"], clv, rtol=1e-14)
+    np.testing.assert_allclose(scores["clv_365d_lower"], lower, rtol=1e-14)
+    np.testing.assert_allclose(scores["clv_365d_upper"], upper, rtol=1e-14)
 
 
 def test_delta_interval_agrees_with_the_bootstrap():

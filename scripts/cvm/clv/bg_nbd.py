@@ -19,9 +19,11 @@ after every REPEAT purchase she drops out with probability p ~ Beta(a, b). Hence
 (it scales with the time unit; r, a, b are unit-free) and a customer with x = 0 is alive for sure.
 
 Numerics: the log-likelihood uses gammaln/betaln and logaddexp, so it is finite for x in the
-thousands and T of decades in days. The hypergeometric term of the conditional expectation is
-evaluated in its Euler-transformed form and checked against analytic bounds; see
-:func:`expected_purchases_if_alive`.
+thousands and T of decades in days. The fit maximises it in the form of :class:`_Likelihood`,
+which evaluates the special functions per distinct x and T and does a few array operations per
+row, with analytic gradient and Hessian. The hypergeometric term of the conditional
+expectation is evaluated in its Euler-transformed form and checked against analytic bounds;
+see :func:`expected_purchases_if_alive`.
 """
 
 from __future__ import annotations
@@ -33,13 +35,20 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 from scipy import integrate
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from cvm.clv.estimation import (
+    Distinct,
+    Evaluation,
     FloatArray,
     IdentificationError,
     ParameterSet,
+    distinct,
+    log_scale_derivatives,
+    map_blocks,
     maximise,
+    row_blocks,
+    systematic_sample,
     validate_weights,
     weighted_sum,
 )
@@ -84,7 +93,7 @@ class BgNbdFit(ParameterSet):
 
     ``log_covariance`` is the covariance of (ln r, ln alpha, ln a, ln b): the inverse observed
     information, i.e. the inverse Hessian of the total negative log-likelihood at the optimum,
-    computed numerically from the analytic gradient (see :mod:`cvm.clv.estimation`).
+    from the likelihood's analytic second derivatives (see :mod:`cvm.clv.estimation`).
     ``covariance`` / ``standard_errors`` are on the natural scale (delta method).
     ``converged`` is always True: a fit that does not converge raises instead.
     """
@@ -145,29 +154,17 @@ def validate_rfm(
 # Likelihood
 
 
-class _Distinct(NamedTuple):
-    """Distinct values of one column and, per row, the index of its value."""
-
-    values: FloatArray
-    index: npt.NDArray[np.intp]
-
-
-def _distinct(column: FloatArray) -> _Distinct:
-    values, index = np.unique(column, return_inverse=True)
-    return _Distinct(values, index.reshape(-1))
-
-
 class _RowIndex(NamedTuple):
     """Distinct x, t_x and T: the special functions are evaluated once per distinct value (a few
     hundred x values and a few thousand days) instead of once per row."""
 
-    x: _Distinct
-    t_x: _Distinct
-    T: _Distinct
+    x: Distinct
+    t_x: Distinct
+    T: Distinct
 
 
 def _row_index(x: FloatArray, t_x: FloatArray, T: FloatArray) -> _RowIndex:
-    return _RowIndex(_distinct(x), _distinct(t_x), _distinct(T))
+    return _RowIndex(distinct(x), distinct(t_x), distinct(T))
 
 
 def _log_likelihood_terms(
@@ -226,6 +223,144 @@ def _log_likelihood_terms(
     return ll, grad
 
 
+class _Likelihood:
+    """The fit's objective: mean negative log-likelihood of weighted rows with its analytic
+    gradient and Hessian (log-parameters), arranged so that little is computed per row.
+
+    Writing the logaddexp of :func:`_log_likelihood_terms` as the first term plus
+    softplus(d), with the difference of the two terms
+        d = ln a - ln(b + x - 1) - (r + x) Delta,   Delta = ln(alpha + t_x) - ln(alpha + T)
+    (B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1); softplus(d) = ln(1 + e^d), 0 for x = 0), the
+    total is
+        sum_x W_x [ln G(r+x) - ln G(r) + ln B(a, b+x)] - W ln B(a, b) + W r ln alpha
+        - sum_T (r W_T + X_T) ln(alpha + T) + sum_(rows with x > 0) w softplus(d)
+    with W_x, W_T the weights per distinct x and T and X_T the weighted sum of x per T, all
+    computed once per fit. Only softplus(d) is per row: a handful of array operations on the
+    repeat buyers' rows per evaluation. Derivatives: softplus' = sigma (the logistic function),
+    softplus'' = sigma (1 - sigma), and d is linear in ln a, in 1 / (b+x-1) and in Delta, so
+    the per-row sums reduce to per-x sums (bincount) and a few dot products.
+    """
+
+    def __init__(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> None:
+        self.total = float(w.sum())
+        self.x = distinct(x)
+        self.w_x = np.bincount(self.x.index, w, minlength=self.x.values.size)
+        self.T = distinct(T)
+        self.w_T = np.bincount(self.T.index, w, minlength=self.T.values.size)
+        self.xw_T = np.bincount(self.T.index, w * x, minlength=self.T.values.size)
+        repeat = x > 0
+        self.x_r, self.w_r = x[repeat], w[repeat]
+        self.ix_r, self.iT_r = self.x.index[repeat], self.T.index[repeat]
+        self.t_x = distinct(t_x[repeat])
+        self.blocks = row_blocks(self.x_r.size) or [slice(0, 0)]
+
+    def __call__(self, log_params: FloatArray, hessian: bool = False) -> Evaluation:
+        theta = np.exp(log_params)
+        r, alpha, a, b = theta
+        total, xu, w_x = self.total, self.x.values, self.w_x
+        # Per distinct x (b + x - 1 only matters where x >= 1) and per distinct T.
+        b_x = b + np.maximum(xu, 1.0) - 1.0
+        log_T, inv_T = np.log(alpha + self.T.values), 1.0 / (alpha + self.T.values)
+        rate_w_T = r * self.w_T + self.xw_T
+        ll = (
+            weighted_sum(w_x, gammaln(r + xu) - gammaln(r) + betaln(a, b + xu))
+            - total * betaln(a, b) + total * r * np.log(alpha) - weighted_sum(rate_w_T, log_T)
+        )  # fmt: skip
+
+        log_tx, inv_tx = np.log(alpha + self.t_x.values), 1.0 / (alpha + self.t_x.values)
+        tables = (r, np.log(a) - np.log(b_x), log_T, inv_T, log_tx, inv_tx)
+        # Per-row sums block by block (at least one block, empty without repeat buyers),
+        # combined in block order.
+        parts = map_blocks(lambda rows: self._row_sums(rows, tables, hessian), self.blocks)
+        sums = np.sum([p[0] for p in parts], axis=0)
+        per_x = np.sum([p[1] for p in parts], axis=0)
+        ll += sums[0]
+        sigma_x = per_x[0]
+
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + xu)
+        grad = np.array(
+            [
+                weighted_sum(w_x, digamma(r + xu) - digamma(r)) + total * np.log(alpha)
+                - weighted_sum(self.w_T, log_T) - sums[1],
+                total * r / alpha - weighted_sum(rate_w_T, inv_T) - sums[2],
+                weighted_sum(w_x, psi_ab - psi_abx) + sigma_x.sum() / a,
+                weighted_sum(w_x, digamma(b + xu) - psi_abx - digamma(b) + psi_ab)
+                - weighted_sum(sigma_x, 1.0 / b_x),
+            ]
+        )  # fmt: skip
+        if not hessian:
+            log_grad, _ = log_scale_derivatives(theta, grad, None)
+            return _evaluation(ll, log_grad, None, total)
+
+        v_x, vd_x, va_x = per_x[1:]
+        inv_b = 1.0 / b_x
+        tri_ab, tri_abx = polygamma(1, a + b), polygamma(1, a + b + xu)
+        h_ab = weighted_sum(w_x, tri_ab - tri_abx)
+        h = np.empty((4, 4))
+        h[0, 0] = sums[3] + weighted_sum(w_x, polygamma(1, r + xu) - polygamma(1, r))
+        h[0, 1] = sums[4] - sums[6] + total / alpha - weighted_sum(self.w_T, inv_T)
+        h[1, 1] = sums[5] + sums[7] - total * r / alpha**2 + weighted_sum(rate_w_T, inv_T**2)
+        h[0, 2] = -vd_x.sum() / a
+        h[0, 3] = weighted_sum(vd_x, inv_b)
+        h[1, 2] = -va_x.sum() / a
+        h[1, 3] = weighted_sum(va_x, inv_b)
+        h[2, 2] = (v_x.sum() - sigma_x.sum()) / a**2 + h_ab
+        h[2, 3] = -weighted_sum(v_x, inv_b) / a + h_ab
+        h[3, 3] = weighted_sum(v_x + sigma_x, inv_b**2) + weighted_sum(
+            w_x, polygamma(1, b + xu) - tri_abx - polygamma(1, b) + tri_ab
+        )
+        lower = np.tril_indices(4, -1)
+        h[lower] = h.T[lower]
+        log_grad, log_hess = log_scale_derivatives(theta, grad, h)
+        return _evaluation(ll, log_grad, log_hess, total)
+
+    def _row_sums(
+        self, rows: slice, tables: tuple[float, FloatArray, FloatArray, FloatArray, FloatArray,
+        FloatArray], hessian: bool,
+    ) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+        """The per-row part for one block of repeat-buyer rows: sums over its rows of
+        [w softplus(d), w sigma Delta, w sigma s DR] (s = r + x, DR = 1/(alpha+t_x) -
+        1/(alpha+T)) and, per distinct x, of [w sigma]; with ``hessian`` also the sums
+        [v Delta^2, v Delta s DR, v (s DR)^2, w sigma DR, w sigma s DR2] (v = w sigma (1 -
+        sigma), DR2 = 1/(alpha+t_x)^2 - 1/(alpha+T)^2) and per x [v, v Delta, v s DR]."""
+        r, c_x, log_T, inv_T, log_tx, inv_tx = tables
+        itx, iT, ix = self.t_x.index[rows], self.iT_r[rows], self.ix_r[rows]
+        w = self.w_r[rows]
+        n_x = c_x.size
+        # d, softplus(d) = max(d, 0) + log1p(e) with e = exp(-|d|), and the logistic
+        # sigma(d) = exp(min(d, 0)) / (1 + e): no overflow for any d.
+        delta = log_tx[itx] - log_T[iT]
+        s = r + self.x_r[rows]
+        d = c_x[ix] - s * delta
+        e = np.exp(-np.abs(d))
+        log1p_e = np.log1p(e)
+        low = np.minimum(d, 0.0)
+        w_sigma = w * np.exp(low - log1p_e)
+        dr = inv_tx[itx] - inv_T[iT]
+        s_dr = s * dr  # -(d d / d alpha)
+        sums = [weighted_sum(w, d - low + log1p_e), weighted_sum(w_sigma, delta)]
+        sums.append(weighted_sum(w_sigma, s_dr))
+        per_x = [np.bincount(ix, w_sigma, minlength=n_x)]
+        if hessian:
+            # sigma (1 - sigma) = e / (1 + e)^2; the gradient of d is (-Delta, -s DR, 1/a,
+            # -1/(b+x-1)), its second derivatives -DR (r, alpha) and s DR2 (alpha, alpha).
+            v = w * e / (1.0 + e) ** 2
+            v_delta, v_sdr = v * delta, v * s_dr
+            sums += [weighted_sum(v_delta, delta), weighted_sum(v_delta, s_dr)]
+            sums += [weighted_sum(v_sdr, s_dr), weighted_sum(w_sigma, dr)]
+            sums.append(weighted_sum(w_sigma * s, inv_tx[itx] ** 2 - inv_T[iT] ** 2))
+            per_x += [np.bincount(ix, values, minlength=n_x) for values in (v, v_delta, v_sdr)]
+        return np.array(sums), np.array(per_x)
+
+
+def _evaluation(ll: float, grad: FloatArray, hess: FloatArray | None, total: float) -> Evaluation:
+    """Total log-likelihood and its derivatives -> the objective (mean negative)."""
+    value = -float(ll) / total
+    if not np.isfinite(value):
+        return Evaluation(np.inf, np.zeros_like(grad), None if hess is None else hess * np.nan)
+    return Evaluation(value, -grad / total, None if hess is None else -hess / total)
+
+
 def log_likelihood(
     params: BgNbdParameters,
     x: npt.ArrayLike,
@@ -238,6 +373,23 @@ def log_likelihood(
     w = validate_weights(weights, x_.size)
     log_params = np.log([params.r, params.alpha, params.a, params.b])
     return float(weighted_sum(w, _log_likelihood_terms(log_params, x_, tx_, T_)[0]))
+
+
+# Rows of the subsample the optimiser's search runs on (see cvm.clv.estimation); the Newton
+# steps that follow use every row.
+_SEARCH_ROWS = 50_000
+
+
+def _distinct_histories(likelihood: _Likelihood, t_x: FloatArray) -> int:
+    """Number of distinct (x, t_x, T) rows where it is below 4 (all the identification check
+    needs to know), else a lower bound of at least 4: the distinct values of one column."""
+    k = len(PARAMETER_NAMES)
+    bound = max(likelihood.x.values.size, likelihood.T.values.size)
+    tx = distinct(t_x) if bound < k else None
+    if tx is None or tx.values.size >= k:
+        return bound if tx is None else tx.values.size
+    # Every column has fewer than k distinct values: count the combinations of their codes.
+    return int(np.unique((likelihood.x.index * k + likelihood.T.index) * k + tx.index).size)
 
 
 def _starting_values(x: FloatArray, T: FloatArray, w: FloatArray) -> list[FloatArray]:
@@ -275,34 +427,30 @@ def fit_bg_nbd(
             "estimated at zero (r/alpha -> 0): the model cannot be identified. Use a longer "
             "calibration period or more customers."
         )
-    distinct = len(np.unique(np.column_stack([x_, tx_, T_]), axis=0))
-    if distinct < len(PARAMETER_NAMES):
+    likelihood = _Likelihood(x_, tx_, T_, w)
+    n_distinct = _distinct_histories(likelihood, tx_)
+    if n_distinct < len(PARAMETER_NAMES):
         raise IdentificationError(
-            f"{MODEL}: only {distinct} distinct (x, t_x, T) histories ({w.sum():g} customers); "
+            f"{MODEL}: only {n_distinct} distinct (x, t_x, T) histories ({w.sum():g} customers); "
             f"{len(PARAMETER_NAMES)} parameters cannot be identified from fewer distinct "
             "histories than parameters (and in practice need hundreds of customers)."
         )
-    total = float(w.sum())
-    index = _row_index(x_, tx_, T_)
-
-    def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-        ll, grad = _log_likelihood_terms(log_params, x_, tx_, T_, index)
-        value = -weighted_sum(w, ll) / total
-        if not np.isfinite(value):
-            return np.inf, np.zeros(4)
-        return float(value), -weighted_sum(w, grad) / total
+    total = likelihood.total
+    sample = systematic_sample(x_.size, _SEARCH_ROWS)
+    coarse = None if sample is None else _Likelihood(x_[sample], tx_[sample], T_[sample], w[sample])
 
     starts = _starting_values(x_, T_, w)
     if initial is not None:
         starts.insert(0, np.log([initial.r, initial.alpha, initial.a, initial.b]))
     opt = maximise(
-        objective,
+        likelihood,
         starts,
         names=PARAMETER_NAMES,
         model=MODEL,
         total_weight=total,
         max_iterations=max_iterations,
         hint=FIT_HINT,
+        coarse=coarse,
     )
     r, alpha, a, b = np.exp(opt.log_params)
     return BgNbdFit(
@@ -343,9 +491,34 @@ def probability_alive(
     return np.where(x_ > 0, expit(-log_odds_dead), 1.0)
 
 
+def probability_alive_log_gradient(
+    params: BgNbdParameters, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
+) -> FloatArray:
+    """d ln P(alive) / d (ln r, ln alpha, ln a, ln b), shape (4, n), for scalar parameters.
+
+    With l the log-odds of being dead (:func:`probability_alive`), ln P = -ln(1 + e^l), so the
+    gradient is -(1 - P) times that of l: r ln((alpha+T)/(alpha+t_x)),
+    alpha (r+x) (1/(alpha+T) - 1/(alpha+t_x)), 1 and -b / (b+x-1); 0 where x = 0.
+    """
+    r, alpha, a, b = (float(v) for v in (params.r, params.alpha, params.a, params.b))
+    x_, tx_, T_ = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
+    b_x = b + np.maximum(x_, 1.0) - 1.0
+    inv_T, inv_tx = 1.0 / (alpha + T_), 1.0 / (alpha + tx_)
+    log_ratio = np.log(inv_tx / inv_T)  # ln((alpha + T) / (alpha + t_x)), one log per row
+    minus_dead = -expit(np.log(a) - np.log(b_x) + (r + x_) * log_ratio)
+    minus_dead *= x_ > 0
+    out = np.empty((4, *x_.shape))
+    np.multiply(minus_dead, r * log_ratio, out=out[0])
+    np.multiply(minus_dead, alpha * (r + x_) * (inv_T - inv_tx), out=out[1])
+    out[2] = minus_dead
+    np.multiply(minus_dead, -b / b_x, out=out[3])
+    return out
+
+
 def _euler_hypergeometric(
     t: FloatArray, x: FloatArray, T: FloatArray, r: FloatArray, alpha: FloatArray,
-    a: FloatArray, b: FloatArray,
+    a: FloatArray, b: FloatArray, *, log1p_k: FloatArray | None = None,
+    c: FloatArray | None = None,
 ) -> FloatArray:  # fmt: skip
     """(a+b+x-1)/(a-1) [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)], z = t/(alpha+T+t).
 
@@ -355,11 +528,15 @@ def _euler_hypergeometric(
     The original series has terms growing like (x z)^k and overflows for large x (lifetimes
     then switches to this same form); here the upper parameters do not grow with x while the
     lower one does, so the series converges faster as x grows, and the bracket is computed as
-    -expm1(.) so it keeps its precision when it is small.
+    -expm1(.) so it keeps its precision when it is small. ``log1p_k`` = ln(1 + t/(alpha+T))
+    and ``c`` = a+b+x-1 if the caller has them already.
     """
-    log_1mz = -np.log1p(t / (alpha + T))
-    hyp = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, t / (alpha + T + t))
-    return (a + b + x - 1) / (a - 1) * -np.expm1((a - 1) * log_1mz + np.log(hyp))
+    if log1p_k is None:
+        log1p_k = np.log1p(t / (alpha + T))
+    if c is None:
+        c = a + b + x - 1
+    hyp = hyp2f1(a + b - 1 - r, a - 1, c, t / (alpha + T + t))
+    return c / (a - 1) * -np.expm1((a - 1) * -log1p_k + np.log(hyp))
 
 
 _A_NEAR_ONE = 1e-5
@@ -497,19 +674,31 @@ def expected_purchases_if_alive(
       quadrature (:func:`_quadrature`), and so is all of c <= 0 (possible for x = 0 when
       a + b < 1), where hyp2f1's analytic continuation returns nan for part of the range.
     """
+    t_arr = np.asarray(t, dtype=float)
+    a_arr = np.asarray(params.a, dtype=float)
     args = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (t, x, T, params.r, params.alpha, params.a, params.b))
+        t_arr,
+        *(np.asarray(v, dtype=float) for v in (x, T, params.r, params.alpha)),
+        a_arr,
+        np.asarray(params.b, dtype=float),
     )  # read-only views: nothing is copied unless a subset needs special treatment
     t_, x_, T_, r, alpha, a, b = args
     with np.errstate(all="ignore"):
         k = t_ / (alpha + T_)
-        upper = (r + x_) * k
-        lower = -np.expm1(-(r + x_) * np.log1p(k))
+        log1p_k = np.log1p(k)
+        s = r + x_
+        upper = s * k
+        lower = -np.expm1(-s * log1p_k)
         c = a + b + x_ - 1
-        series = (c / (np.abs(a - 1) * lower) > _AMPLIFICATION_LIMIT) & _series_applies(*args)
-        near_one = (np.abs(a - 1) < _A_NEAR_ONE) & ~series
+        # The series' own applicability test only where the bracket's cancellation matters.
+        series = np.asarray(c / (np.abs(a - 1) * lower) > _AMPLIFICATION_LIMIT)
+        if np.any(series):
+            series[series] = _series_applies(*(v[series] for v in args))
+        near_one = np.broadcast_to(np.abs(a_arr - 1) < _A_NEAR_ONE, series.shape) & ~series
         if not (np.any(series) or np.any(near_one)):
-            value = np.asarray(_euler_hypergeometric(*args), dtype=float).copy()
+            value = np.asarray(_euler_hypergeometric(*args, log1p_k=log1p_k, c=c), dtype=float)
+            if not value.flags.writeable:
+                value = value.copy()
         else:
             value = np.empty(t_.shape)
             plain = ~series & ~near_one
@@ -522,15 +711,15 @@ def expected_purchases_if_alive(
                 hi = _euler_hypergeometric(*sub[:5], ones * (1 + _A_NEAR_ONE), sub[6])
                 share = (sub[5] - (1 - _A_NEAR_ONE)) / (2 * _A_NEAR_ONE)
                 value[near_one] = lo + share * (hi - lo)
-        bad = (
-            ~np.isfinite(value)
-            | (value > upper * (1 + 1e-8))
-            | (value < lower * (1 - 1e-8))
-            | (c <= 0)
-        )
+        bad = ~np.isfinite(value)
+        bad |= value > upper * (1 + 1e-8)
+        bad |= value < lower * (1 - 1e-8)
+        bad |= c <= 0
     if np.any(bad):
         value[bad] = _quadrature(*(v[bad] for v in args))
-    return np.where(t_ == 0, 0.0, value)
+    if np.any(t_arr == 0):
+        value = np.where(t_ == 0, 0.0, value)
+    return value
 
 
 def conditional_expected_purchases(

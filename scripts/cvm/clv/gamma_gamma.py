@@ -26,20 +26,28 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from cvm.clv.estimation import (
     ClvFitError,
+    Evaluation,
     FloatArray,
     IdentificationError,
     ParameterSet,
+    distinct,
+    log_scale_derivatives,
+    map_blocks,
     maximise,
+    row_blocks,
+    systematic_sample,
     validate_weights,
     weighted_sum,
 )
 
 MODEL = "gamma_gamma"
 PARAMETER_NAMES = ("p", "q", "v")
+# Rows of the subsample the optimiser's search runs on (see cvm.clv.estimation).
+_SEARCH_ROWS = 50_000
 
 FIT_HINT = (
     "Things to try: check that m is the mean spend per repeat purchase day (not a total) in one "
@@ -69,8 +77,7 @@ class GammaGammaFit(ParameterSet):
     """Fitted Gamma-Gamma parameters; fields as in :class:`cvm.clv.bg_nbd.BgNbdFit`.
 
     ``log_covariance`` is the covariance of (ln p, ln q, ln v) from the observed information
-    (Hessian computed numerically from the analytic gradient). ``n_customers`` counts the
-    repeat customers used.
+    (the likelihood's analytic Hessian). ``n_customers`` counts the repeat customers used.
     """
 
     MODEL: ClassVar[str] = MODEL
@@ -143,6 +150,95 @@ def _log_likelihood_terms(
     return ll, np.column_stack([d_p * p, d_q * q, d_v * v])
 
 
+class _Likelihood:
+    """The fit's objective: mean negative log-likelihood of weighted (x, m) rows with its
+    analytic gradient and Hessian (log-parameters).
+
+    With s = x m, ln(v + x m) = ln s + ln(1 + v/s), and the row term of
+    :func:`_log_likelihood_terms` becomes
+        ln G(px+q) - ln G(px) - ln G(q) + q ln v - ln m - q ln s - (px + q) ln(1 + v/s):
+    the gamma functions depend on x alone (evaluated per distinct x), ln m and ln s are fixed,
+    and what is left per row is one log1p and, for the derivatives in v, 1 / (v + s), summed
+    against the weights w and w x. Writing ln(1 + v/s) also avoids the cancellation between
+    ln(v + x m) and ln m + ln x of the row form.
+    """
+
+    def __init__(self, x: FloatArray, m: FloatArray, w: FloatArray) -> None:
+        self.total = float(w.sum())
+        self.x = distinct(x)
+        xu, ix = self.x
+        self.w_x = np.bincount(ix, w, minlength=xu.size)
+        self.w, self.wx = w, w * x
+        self.s = x * m
+        self.sum_log_m = float(weighted_sum(w, np.log(m)))
+        self.sum_log_s = float(weighted_sum(w, np.log(self.s)))
+        self.blocks = row_blocks(x.size)
+
+    def __call__(self, log_params: FloatArray, hessian: bool = False) -> Evaluation:
+        theta = np.exp(log_params)
+        p, q, v = theta
+        total, xu, w_x = self.total, self.x.values, self.w_x
+        px = p * xu
+        parts = map_blocks(lambda rows: self._row_sums(rows, v, hessian), self.blocks)
+        sums = np.sum(parts, axis=0)  # combined in block order
+        sum_w_l, sum_wx_l, sum_w_inv, sum_wx_inv = sums[:4]
+        ll = (
+            weighted_sum(w_x, gammaln(px + q) - gammaln(px)) - total * gammaln(q)
+            + total * q * np.log(v) - self.sum_log_m - q * self.sum_log_s
+            - p * sum_wx_l - q * sum_w_l
+        )  # fmt: skip
+        psi_pxq = digamma(px + q)
+        grad = np.array(
+            [
+                weighted_sum(w_x * xu, psi_pxq - digamma(px)) - sum_wx_l,
+                weighted_sum(w_x, psi_pxq) - total * digamma(q) + total * np.log(v)
+                - self.sum_log_s - sum_w_l,
+                total * q / v - p * sum_wx_inv - q * sum_w_inv,
+            ]
+        )  # fmt: skip
+        h = None
+        if hessian:
+            tri_pxq = polygamma(1, px + q)
+            h = np.empty((3, 3))
+            h[0, 0] = weighted_sum(w_x * xu**2, tri_pxq - polygamma(1, px))
+            h[0, 1] = h[1, 0] = weighted_sum(w_x * xu, tri_pxq)
+            h[1, 1] = weighted_sum(w_x, tri_pxq) - total * polygamma(1, q)
+            h[0, 2] = h[2, 0] = -sum_wx_inv
+            h[1, 2] = h[2, 1] = total / v - sum_w_inv
+            h[2, 2] = -total * q / v**2 + p * sums[5] + q * sums[4]
+        log_grad, log_hess = log_scale_derivatives(theta, grad, h)
+        value = -float(ll) / total
+        if not np.isfinite(value):
+            return Evaluation(np.inf, np.zeros(3), None if h is None else np.full((3, 3), np.nan))
+        return Evaluation(value, -log_grad / total, None if log_hess is None else -log_hess / total)
+
+    def _row_sums(self, rows: slice, v: float, hessian: bool) -> FloatArray:
+        """Sums over one block of rows of w L, w x L, w R, w x R and, with ``hessian``, w R^2,
+        w x R^2, where L = ln(1 + v/s) and R = 1 / (v + s)."""
+        w, wx, s = self.w[rows], self.wx[rows], self.s[rows]
+        log1p_vs = np.log1p(v / s)
+        inv = 1.0 / (v + s)
+        sums = [weighted_sum(w, log1p_vs), weighted_sum(wx, log1p_vs)]
+        sums += [weighted_sum(w, inv), weighted_sum(wx, inv)]
+        if hessian:
+            inv *= inv
+            sums += [weighted_sum(w, inv), weighted_sum(wx, inv)]
+        return np.array(sums)
+
+
+def _distinct_spend(x: FloatArray, m: FloatArray) -> tuple[int, int]:
+    """(distinct (x, m) rows, distinct m), exact where below 3 (what the identification check
+    needs to know), else lower bounds of at least 3; a few passes over m instead of a sort."""
+    k = len(PARAMETER_NAMES)
+    rest, n_m = m, 0
+    while rest.size and n_m < k:
+        rest = rest[rest != rest[0]]
+        n_m += 1
+    if n_m >= k:
+        return n_m, n_m
+    return len(np.unique(np.column_stack([x, m]), axis=0)), n_m
+
+
 def log_likelihood(
     params: GammaGammaParameters,
     x: npt.ArrayLike,
@@ -178,35 +274,32 @@ def fit_gamma_gamma(
             "Gamma-Gamma fit: there are no repeat customers (x >= 1), and spend per repeat "
             "purchase is only observed for them; the model cannot be fitted."
         )
-    distinct = len(np.unique(np.column_stack([x_, m_]), axis=0))
-    if distinct < len(PARAMETER_NAMES) or np.all(m_ == m_[0]):
+    n_distinct, n_m = _distinct_spend(x_, m_)
+    if n_distinct < len(PARAMETER_NAMES) or n_m == 1:
         raise IdentificationError(
-            f"{MODEL}: {w.sum():g} repeat customers with only {distinct} distinct (x, m) and "
-            f"{len(np.unique(m_))} distinct mean spend(s); the spread across customers that "
+            f"{MODEL}: {w.sum():g} repeat customers with only {n_distinct} distinct (x, m) and "
+            f"{n_m} distinct mean spend(s); the spread across customers that "
             "identifies p, q and v is missing (in practice hundreds of repeat customers are "
             "needed)."
         )
-    total = float(w.sum())
-
-    def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-        ll, grad = _log_likelihood_terms(log_params, x_, m_)
-        value = -weighted_sum(w, ll) / total
-        if not np.isfinite(value):
-            return np.inf, np.zeros(3)
-        return float(value), -weighted_sum(w, grad) / total
+    likelihood = _Likelihood(x_, m_, w)
+    total = likelihood.total
+    sample = systematic_sample(x_.size, _SEARCH_ROWS)
+    coarse = None if sample is None else _Likelihood(x_[sample], m_[sample], w[sample])
 
     mean_m = float(weighted_sum(w, m_)) / total
     starts = [np.log([1.0, 3.0, 2.0 * mean_m]), np.log([1.0, 1.0, mean_m])]
     if initial is not None:
         starts.insert(0, np.log([initial.p, initial.q, initial.v]))
     opt = maximise(
-        objective,
+        likelihood,
         starts,
         names=PARAMETER_NAMES,
         model=MODEL,
         total_weight=total,
         max_iterations=max_iterations,
         hint=FIT_HINT,
+        coarse=coarse,
     )
     p, q, v = np.exp(opt.log_params)
     if q <= 1:
@@ -256,3 +349,18 @@ def conditional_expected_spend(
     with np.errstate(divide="ignore", invalid="ignore"):
         own = np.where(denominator > 0, p * (v + x_ * m_) / denominator, np.inf)
     return np.where(x_ > 0, own, population_mean_spend(params))
+
+
+def expected_spend_log_gradient(
+    params: GammaGammaParameters, x: npt.ArrayLike, m: npt.ArrayLike
+) -> FloatArray:
+    """d ln E[M | x, m] / d (ln p, ln q, ln v), shape (3, n), for scalar parameters with q > 1:
+    ln E = ln p + ln(v + x m) - ln(p x + q - 1) (m taken as 0 where x = 0, which gives the
+    population mean's gradient, (1, -q / (q - 1), 1))."""
+    p, q, v = (float(val) for val in (params.p, params.q, params.v))
+    x_ = np.asarray(x, dtype=float)
+    m_ = np.where(x_ > 0, np.asarray(m, dtype=float), 0.0)
+    denominator = p * x_ + q - 1
+    return np.stack(
+        np.broadcast_arrays(1.0 - p * x_ / denominator, -q / denominator, v / (v + x_ * m_))
+    )

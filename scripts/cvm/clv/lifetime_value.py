@@ -20,13 +20,16 @@ CLV over a horizon of H days, for a customer with history (x, t_x, T) and mean s
 Because E[Y(t)] = P(alive | x, t_x, T) * G(t | x, T) where G does not depend on t_x, the sum
 becomes P(alive) * sum_k w_k G(t_k) with w_k = d_k - d_(k+1) (d_(K+1) = 0; summation by parts),
 and G is evaluated once per distinct (x, T), which is what makes the bootstrap affordable.
+Those evaluations (scipy's hyp2f1, which dominates the scoring time) run in blocks of keys on
+parallel threads (:func:`_purchase_sums`); the results do not depend on the number of threads.
 
 Interval (default 80 %), reflecting parameter uncertainty only, for the AVERAGE customer of a
 combination, not the spread of individual outcomes; two methods:
 * ``delta`` (default, :func:`clv_interval_delta`): ln CLV's variance from its gradient in the
   log-parameters and their covariance (inverse observed information, the likelihood's
-  curvature); bounds CLV * exp(-/+ z sd). A handful of purchase-curve evaluations per
-  combination, so it scales to millions of customers.
+  curvature); bounds CLV * exp(-/+ z sd). The gradient is closed-form for P(alive) and the
+  expected spend and by central differences for the purchase curve, 8 evaluations of it per
+  distinct (x, T), so it scales to millions of customers.
 * ``bootstrap`` (:func:`clv_interval`): log-parameters drawn from N(MLE, inverse observed
   information) for each model independently (they are fitted separately), CLV recomputed for
   every draw and combination, and the (1 - interval)/2 and (1 + interval)/2 quantiles taken.
@@ -49,7 +52,7 @@ from scipy.stats import norm
 
 from cvm.clv import bg_nbd, gamma_gamma
 from cvm.clv.bg_nbd import BgNbdFit, BgNbdParameters, BgNbdParams
-from cvm.clv.estimation import FloatArray
+from cvm.clv.estimation import FloatArray, distinct, map_blocks, row_blocks, threads
 from cvm.clv.gamma_gamma import GammaGammaFit, GammaGammaParameters, GammaGammaParams
 
 STEP_DAYS = 30
@@ -58,6 +61,7 @@ PURCHASE_HORIZONS_DAYS = (30, 90, 365)
 COMBINATION_COLUMNS = ("x", "t_x", "T", "n_customers", "m")
 MONETARY_COLUMNS = ("x", "m", "n_customers")
 _CHUNK_ELEMENTS = 1_000_000  # draws x rows per block in the bootstrap (bounds memory)
+_DELTA_STEP = 1e-4  # in ln theta, for the central differences of the delta method
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,14 +93,74 @@ def _step_weights(
     return ends, factors - np.append(factors[1:], 0.0)  # w_k = d_k - d_(k+1) >= 0
 
 
+# --------------------------------------------------------------------------------------------
+# The purchase curve G per distinct (x, T), in blocks and threads
+
+_BLOCK_ELEMENTS = 1 << 16  # parameter sets x keys per block: temporaries stay cache-sized
+_PARALLEL_ELEMENTS = 1 << 18  # below this many G values in total, threads cost more than they save
+
+
+class _Keys(NamedTuple):
+    """Distinct (x, T) of the rows (G depends on t_x only through P(alive)) and, per row, the
+    index of its key."""
+
+    x: FloatArray
+    T: FloatArray
+    inverse: npt.NDArray[np.intp]
+
+
+def _distinct_keys(x: FloatArray, T: FloatArray) -> _Keys:
+    """Hash-based: the codes of x and of T combined into one integer key, factorized; a
+    fraction of np.unique(axis=0)'s cost (it sorts the rows as opaque byte strings)."""
+    (x_values, x_index), (T_values, T_index) = distinct(x), distinct(T)
+    inverse, codes = pd.factorize(x_index * T_values.size + T_index)
+    return _Keys(
+        x_values[codes // T_values.size], T_values[codes % T_values.size], inverse.astype(np.intp)
+    )
+
+
+def _purchase_sums(
+    params: BgNbdParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
+) -> FloatArray:
+    """sum_j weights[i, j] G(ends[j] | x, T) for each row i of ``weights``: an array of shape
+    (len(weights), *parameter shape, len(x)); parameter arrays of shape (sets, 1) broadcast
+    against the keys.
+
+    The keys are cut into blocks that are evaluated in parallel threads (scipy's hyp2f1, which
+    dominates, runs without the GIL, as do numpy's array operations); every value is computed
+    by the same elementwise operations whatever the blocks, so the result does not depend on
+    the number of threads. Terms with a zero weight are skipped, and the sums run in the order
+    of ``ends`` starting from 0.
+    """
+    shape = np.broadcast(params.r, params.alpha, params.a, params.b).shape
+    if x.size == 0:
+        return np.zeros((len(weights), *shape, 0))
+    sets = int(np.prod(shape))
+    parallel = sets * x.size * len(ends) >= _PARALLEL_ELEMENTS
+    workers = threads() if parallel else 1
+    # Cache-sized blocks, and at least 4 per thread so that they share the work evenly.
+    size = max(1, min(_BLOCK_ELEMENTS // sets, -(-x.size // (4 * workers))))
+    blocks = row_blocks(x.size, size)
+
+    def block(rows: slice) -> FloatArray:
+        out: list[FloatArray | float] = [0.0] * len(weights)
+        for j, end in enumerate(ends):
+            if not np.any(weights[:, j]):
+                continue
+            curve = bg_nbd.expected_purchases_if_alive(params, end, x[rows], T[rows])
+            for i in np.flatnonzero(weights[:, j]):
+                out[i] = out[i] + weights[i, j] * curve
+        return np.stack([np.broadcast_to(o, curve.shape) for o in out])
+
+    parts = map_blocks(block, blocks, parallel=parallel)
+    return np.concatenate(parts, axis=-1)
+
+
 def _discounted_alive_purchases(
     params: BgNbdParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
 ) -> FloatArray:
     """sum_k w_k G(t_k | x, T); broadcasts parameter arrays (draws, 1) against rows (n,)."""
-    total = 0.0
-    for end, weight in zip(ends, weights, strict=True):
-        total = total + weight * bg_nbd.expected_purchases_if_alive(params, end, x, T)
-    return np.asarray(total, dtype=float)
+    return _purchase_sums(params, x, T, ends, weights.reshape(1, -1))[0]
 
 
 def discounted_expected_purchases(
@@ -112,9 +176,9 @@ def discounted_expected_purchases(
     """sum_k d_k (E[Y(t_k)] - E[Y(t_(k-1))]): discounted expected purchases over the horizon."""
     x_, tx_, T_ = bg_nbd.validate_rfm(x, t_x, T)
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
-    keys, inverse = np.unique(np.column_stack([x_, T_]), axis=0, return_inverse=True)
-    per_key = _discounted_alive_purchases(params, keys[:, 0], keys[:, 1], ends, weights)
-    return bg_nbd.probability_alive(params, x_, tx_, T_) * per_key[inverse.reshape(-1)]
+    keys = _distinct_keys(x_, T_)
+    per_key = _discounted_alive_purchases(params, keys.x, keys.T, ends, weights)
+    return bg_nbd.probability_alive(params, x_, tx_, T_) * per_key[..., keys.inverse]
 
 
 def customer_lifetime_value(
@@ -201,7 +265,7 @@ def clv_interval(
     """(lower, upper) CLV bounds per row from the parametric bootstrap (module docstring).
 
     Vectorised over draws and rows in blocks of about a million elements; G is computed once
-    per distinct (x, T) and draw.
+    per distinct (x, T) and draw (in parallel blocks, see :func:`_purchase_sums`).
     """
     if draws < 2:
         raise ValueError(f"draws must be >= 2, got {draws}")
@@ -211,15 +275,10 @@ def clv_interval(
     gg_draws = draw_parameters(gg_fit, draws, gg_rng)
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
 
-    keys, inverse = np.unique(np.column_stack([x_, T_]), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    keys = _distinct_keys(x_, T_)
+    inverse = keys.inverse
+    per_key = _discounted_alive_purchases(bg_draws, keys.x, keys.T, ends, weights)
     block = max(1, _CHUNK_ELEMENTS // draws)
-    per_key = np.empty((draws, len(keys)))
-    for start in range(0, len(keys), block):
-        part = keys[start : start + block]
-        per_key[:, start : start + block] = _discounted_alive_purchases(
-            bg_draws, part[:, 0], part[:, 1], ends, weights
-        )
 
     probs = ((1 - interval) / 2, (1 + interval) / 2)
     lower, upper = np.empty(x_.size), np.empty(x_.size)
@@ -249,6 +308,101 @@ def _log_gradient(values: FloatArray, step: float) -> FloatArray:
     return (logs[:k] - logs[k:]) / (2 * step)
 
 
+def _quadratic_form(gradients: FloatArray, covariance: FloatArray) -> FloatArray:
+    """g_n' C g_n for every column g_n of ``gradients`` (k, n)."""
+    return np.einsum("in,ij,jn->n", gradients, covariance, gradients)
+
+
+class _Curves(NamedTuple):
+    """What the row scores need per distinct (x, T) key (see :func:`_curves`)."""
+
+    keys: _Keys
+    horizons: FloatArray  # (h, keys): G at fixed horizons
+    discounted: FloatArray  # (keys,): sum_k w_k G(t_k)
+    log_gradient: FloatArray | None  # (4, keys): d ln discounted / d ln theta, for the delta
+
+
+def _curves(
+    bg_fit: BgNbdFit,
+    keys: _Keys,
+    horizons: FloatArray,
+    ends: FloatArray,
+    weights: FloatArray,
+    *,
+    delta: bool,
+) -> _Curves:
+    """G at ``horizons`` and the discounted sum per key, in one pass over the union of their
+    ends (a horizon that is also a step end is evaluated once); with ``delta``, the gradient
+    of ln of the discounted sum by central differences (step 1e-4 in ln theta, error ~1e-9):
+    2 x 4 more evaluations of the purchase curve per key."""
+    curve_ends = np.union1d(horizons, ends)
+    sum_weights = np.zeros((horizons.size + 1, curve_ends.size))
+    sum_weights[np.arange(horizons.size), np.searchsorted(curve_ends, horizons)] = 1.0
+    sum_weights[-1, np.searchsorted(curve_ends, ends)] = weights
+    per_key = _purchase_sums(bg_fit, keys.x, keys.T, curve_ends, sum_weights)
+    log_gradient = None
+    if delta:
+        shifted = _discounted_alive_purchases(
+            _perturbed(bg_fit, _DELTA_STEP), keys.x, keys.T, ends, weights
+        )
+        log_gradient = _log_gradient(shifted, _DELTA_STEP)
+    return _Curves(keys, per_key[:-1], per_key[-1], log_gradient)
+
+
+def _row_scores(
+    bg_fit: BgNbdFit,
+    gg_fit: GammaGammaFit,
+    rows: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    curves: _Curves,
+    *,
+    margin: float,
+    interval: float,
+) -> dict[str, FloatArray]:
+    """Per row (x, t_x, T, m): p_alive, horizons (h, n) = expected purchases at the horizons,
+    expected_avg_spend, purchases (discounted), clv and, when ``curves`` has the gradient, the
+    delta-method bounds lower and upper.
+
+    ln CLV = ln margin + ln P(alive) + ln D(x, T) + ln E[M | x, m], with D the discounted
+    purchase curve per key, so its gradient in the log-parameters is the sum of theirs:
+    closed forms for P(alive) and E[M] (per row), central differences for D (per key); then
+    Var(ln CLV) = g_bg' Cov(ln theta_bg) g_bg + g_gg' Cov(ln theta_gg) g_gg and the bounds are
+    CLV * exp(-/+ z sd). Computed in blocks of rows on threads (every value is elementwise, so
+    the blocks do not change it); no (4, rows) array is ever whole.
+    """
+    x, t_x, T, m = rows
+    n = x.size
+    out = {name: np.empty(n) for name in ("p_alive", "expected_avg_spend", "purchases", "clv")}
+    out["lower"], out["upper"] = np.full(n, np.nan), np.full(n, np.nan)
+    out["horizons"] = np.empty((len(curves.horizons), n))
+    z = norm.ppf((1 + interval) / 2)
+
+    def block(b: slice) -> None:
+        inverse = curves.keys.inverse[b]
+        alive = bg_nbd.probability_alive(bg_fit, x[b], t_x[b], T[b])
+        out["p_alive"][b] = alive
+        for i, curve in enumerate(curves.horizons):
+            out["horizons"][i, b] = alive * curve[inverse]
+        spend = gamma_gamma.conditional_expected_spend(gg_fit, x[b], m[b])
+        out["expected_avg_spend"][b] = spend
+        purchases = alive * curves.discounted[inverse]
+        out["purchases"][b] = purchases
+        clv = margin * purchases * spend
+        out["clv"][b] = clv
+        if curves.log_gradient is not None:
+            g_bg = bg_nbd.probability_alive_log_gradient(bg_fit, x[b], t_x[b], T[b])
+            for row, per_key in zip(g_bg, curves.log_gradient, strict=True):
+                row += per_key[inverse]
+            g_gg = gamma_gamma.expected_spend_log_gradient(gg_fit, x[b], m[b])
+            variance = _quadratic_form(g_bg, bg_fit.log_covariance) + _quadratic_form(
+                g_gg, gg_fit.log_covariance
+            )
+            spread = np.exp(z * np.sqrt(variance))
+            out["lower"][b], out["upper"][b] = clv / spread, clv * spread
+
+    map_blocks(block, row_blocks(n))
+    return out
+
+
 def clv_interval_delta(
     bg_fit: BgNbdFit,
     gg_fit: GammaGammaFit,
@@ -266,30 +420,19 @@ def clv_interval_delta(
     """(lower, upper) CLV bounds per row by the delta method on the log scale.
 
     Var(ln CLV) = g_bg' Cov(ln theta_bg) g_bg + g_gg' Cov(ln theta_gg) g_gg, with g the gradient
-    of ln CLV in the log-parameters (central differences, step 1e-4) and the covariances from
-    the fits (inverse observed information: the likelihood's curvature); the models are
-    fitted separately, so they do not covary. Bounds: CLV * exp(-/+ z sd), which stay positive.
+    of ln CLV in the log-parameters (see :func:`_row_scores`) and the covariances from the
+    fits (inverse observed information: the likelihood's curvature); the models are fitted
+    separately, so they do not covary. Bounds: CLV * exp(-/+ z sd), which stay positive.
     About 2 x 4 evaluations of the purchase curve instead of one per bootstrap draw; agrees
     with :func:`clv_interval` once the sample is large enough for the asymptotics.
     """
     x_, tx_, T_, m_ = _interval_inputs(margin, interval, x, t_x, T, m)
-    step = 1e-4
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
-    keys, inverse = np.unique(np.column_stack([x_, T_]), axis=0, return_inverse=True)
-    bg_sets = _perturbed(bg_fit, step)
-    per_key = _discounted_alive_purchases(bg_sets, keys[:, 0], keys[:, 1], ends, weights)
-    purchases = bg_nbd.probability_alive(bg_sets, x_, tx_, T_) * per_key[:, inverse.reshape(-1)]
-    spend = gamma_gamma.conditional_expected_spend(_perturbed(gg_fit, step), x_, m_)
-    g_bg, g_gg = _log_gradient(purchases, step), _log_gradient(spend, step)
-    variance = np.einsum("in,ij,jn->n", g_bg, bg_fit.log_covariance, g_bg) + np.einsum(
-        "in,ij,jn->n", g_gg, gg_fit.log_covariance, g_gg
+    curves = _curves(bg_fit, _distinct_keys(x_, T_), np.empty(0), ends, weights, delta=True)
+    scores = _row_scores(
+        bg_fit, gg_fit, (x_, tx_, T_, m_), curves, margin=margin, interval=interval
     )
-    clv = customer_lifetime_value(
-        bg_fit, gg_fit, x_, tx_, T_, m_, horizon_days=horizon_days, margin=margin,
-        annual_discount_rate=annual_discount_rate, step_days=step_days,
-    )  # fmt: skip
-    spread = np.exp(norm.ppf((1 + interval) / 2) * np.sqrt(variance))
-    return clv / spread, clv * spread
+    return scores["lower"], scores["upper"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,37 +504,37 @@ def score_combinations(
     """Scores every (x, t_x, T, m) row of ``combinations`` with fitted models (see
     :func:`fit_and_score` for the columns); input columns are kept."""
     _check_margin(margin)
+    if interval_method not in ("delta", "bootstrap"):
+        raise ValueError(f"interval_method must be 'delta' or 'bootstrap', got {interval_method!r}")
     x, t_x, T, m = _validated_combinations(combinations)
     label = f"{horizon_days:g}d"
-    scores = combinations.copy()
-    scores["p_alive"] = bg_nbd.probability_alive(bg_fit, x, t_x, T)
-    for days in PURCHASE_HORIZONS_DAYS:
-        scores[f"expected_purchases_{days}d"] = bg_nbd.conditional_expected_purchases(
-            bg_fit, days, x, t_x, T
-        )
-    spend = gamma_gamma.conditional_expected_spend(gg_fit, x, m)
-    scores["expected_avg_spend"] = spend
-    purchases = discounted_expected_purchases(
-        bg_fit, x, t_x, T, horizon_days=horizon_days,
-        annual_discount_rate=annual_discount_rate, step_days=step_days,
+    ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
+    curves = _curves(
+        bg_fit, _distinct_keys(x, T), np.asarray(PURCHASE_HORIZONS_DAYS, dtype=float), ends,
+        weights, delta=interval_method == "delta",
     )  # fmt: skip
-    scores[f"discounted_expected_purchases_{label}"] = purchases
-    scores[f"clv_{label}"] = margin * purchases * spend
-    settings = {
-        "horizon_days": horizon_days, "margin": margin, "interval": interval,
-        "annual_discount_rate": annual_discount_rate, "step_days": step_days,
-    }  # fmt: skip
-    if interval_method == "delta":
-        lower, upper = clv_interval_delta(bg_fit, gg_fit, x, t_x, T, m, **settings)
-    elif interval_method == "bootstrap":
-        lower, upper = clv_interval(
-            bg_fit, gg_fit, x, t_x, T, m, **settings, draws=draws, seed=seed
-        )
-    else:
-        raise ValueError(f"interval_method must be 'delta' or 'bootstrap', got {interval_method!r}")
-    scores[f"clv_{label}_lower"] = lower
-    scores[f"clv_{label}_upper"] = upper
-    return scores
+    rows = _row_scores(bg_fit, gg_fit, (x, t_x, T, m), curves, margin=margin, interval=interval)
+    if interval_method == "bootstrap":
+        rows["lower"], rows["upper"] = clv_interval(
+            bg_fit, gg_fit, x, t_x, T, m, horizon_days=horizon_days, margin=margin,
+            annual_discount_rate=annual_discount_rate, interval=interval, draws=draws, seed=seed,
+            step_days=step_days,
+        )  # fmt: skip
+    horizons = zip(PURCHASE_HORIZONS_DAYS, rows["horizons"], strict=True)
+    columns = {
+        "p_alive": rows["p_alive"],
+        **{f"expected_purchases_{days}d": values for days, values in horizons},
+        "expected_avg_spend": rows["expected_avg_spend"],
+        f"discounted_expected_purchases_{label}": rows["purchases"],
+        f"clv_{label}": rows["clv"],
+        f"clv_{label}_lower": rows["lower"],
+        f"clv_{label}_upper": rows["upper"],
+    }
+    # Side by side without copying (copy-on-write keeps the input frame unchanged); assigning
+    # the columns one by one would copy every array and the input frame.
+    kept = combinations.drop(columns=[c for c in columns if c in combinations.columns])
+    new = pd.DataFrame(columns, index=combinations.index, copy=False)
+    return pd.concat([kept, new], axis=1)
 
 
 def fit_and_score(
