@@ -47,6 +47,7 @@ format: $(INSTALLED)
 	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
 test: lint
+	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
 	$(BIN)/pytest
 
 benchmark: $(INSTALLED)
