@@ -16,11 +16,13 @@ PY_DIRS := scripts python_tests models
 export DBT_PROFILES_DIR := $(CURDIR)
 export PYTHONPATH := $(CURDIR)/scripts
 
-.PHONY: help build test lint format lock benchmark benchmark-clv clean
+.PHONY: help build test lint conventions slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
-	@echo "make test       create .venv, lint (ruff, sqlfluff) and run every test"
+	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
+	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
+	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
 	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M, ours at 10M (slow)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -41,12 +43,39 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/sqlfluff lint $(SQL_DIRS) --processes 2
 
+# House rules on dbt's manifest (descriptions, key tests, mart contracts, layer prefixes,
+# coverage); exceptions with reasons in conventions_exceptions.yml. Parsing needs no warehouse.
+# Parsed into a target path of its own, so the manifest of the last build stays in target/.
+conventions: $(INSTALLED)
+	$(BIN)/dbt parse --quiet --target lint --target-path build/conventions
+	$(BIN)/python -m cvm.conventions --manifest build/conventions/manifest.json
+
+# Slim CI: build (and test) the models a change modified and their children, deferring every
+# unmodified parent to production; first lint only the SQL files changed since BASE_REF.
+# STATE: a directory holding production's manifest.json (the artefact of the last main build).
+# PROD_WAREHOUSE: production's DuckDB file, attached read-only under the database name that
+# manifest uses. CVM_RAW_DIR: the raw files staging reads (default data/demo, as `make build`).
+STATE ?=
+PROD_WAREHOUSE ?=
+BASE_REF ?= origin/main
+CI_WAREHOUSE ?= build/ci/ci.duckdb
+slim-ci: $(INSTALLED)
+	@test -f "$(STATE)/manifest.json" || { echo "error: STATE=<dir with production's manifest.json>" >&2; exit 1; }
+	@test -f "$(PROD_WAREHOUSE)" || { echo "error: PROD_WAREHOUSE=<production's .duckdb file>" >&2; exit 1; }
+	changed="$$(git diff --name-only --diff-filter=d "$$(git merge-base $(BASE_REF) HEAD)" \
+	  -- $(addsuffix /*.sql,$(SQL_DIRS)))"; \
+	if [ -n "$$changed" ]; then $(BIN)/sqlfluff lint $$changed; else echo "No SQL file changed since $(BASE_REF)."; fi
+	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE)
+	CVM_PROD_DATABASE="$$($(BIN)/python -m cvm.slim_ci database $(STATE)/manifest.json)" \
+	CVM_PROD_WAREHOUSE="$(abspath $(PROD_WAREHOUSE))" CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" \
+	  $(BIN)/dbt build --target ci --select state:modified+ --defer --state $(STATE)
+
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix $(PY_DIRS)
 	$(BIN)/ruff format $(PY_DIRS)
 	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
-test: lint
+test: lint conventions
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
 	$(BIN)/pytest
 

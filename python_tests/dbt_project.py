@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 
 from cvm import build
+
+DBT = Path(sys.executable).with_name("dbt")
+# What a copy of the project leaves behind: environments, build outputs, data and caches.
+NOT_COPIED = shutil.ignore_patterns(
+    ".venv*", ".git", "target", "logs", "data", "warehouse", "build", "*_cache", "__pycache__"
+)
 
 
 def dbt_build(
@@ -38,3 +48,30 @@ def run_dbt(
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def copy_project(dest: Path) -> Path:
+    """A throwaway copy of the project's sources (no venv, build outputs or data)."""
+    shutil.copytree(build.PROJECT_DIR, dest, ignore=NOT_COPIED)
+    return dest
+
+
+def dbt_in(
+    project: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """dbt in another copy of the project, with that copy's profiles.yml."""
+    full_env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(project),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [str(DBT), *args, "--project-dir", str(project)],
+        cwd=project,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

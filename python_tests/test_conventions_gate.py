@@ -1,0 +1,109 @@
+"""`make conventions` bites: the project passes, and a copy with a bad model fails, naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cvm import conventions
+from dbt_project import copy_project, dbt_in
+
+THROWAWAY_SQL = "select 1 as throwaway_id\n"
+
+
+def run_gate(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`make conventions` on a copy: dbt parse (in-memory target), then the gate."""
+    parsed = dbt_in(project, "parse", "--target", "lint")
+    assert parsed.returncode == 0, parsed.stdout[-3000:]
+    manifest = project / "target" / "manifest.json"
+    exceptions = project / "conventions_exceptions.yml"
+    gate = ["-m", "cvm.conventions", "--manifest", str(manifest), "--exceptions", str(exceptions)]
+    return subprocess.run(
+        [sys.executable, *gate, *extra],  # a later --exceptions wins
+        env={**os.environ, "PYTHONPATH": str(project / "scripts")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("conventions") / "project")
+
+
+@pytest.mark.slow
+def test_the_project_passes_with_marts_at_full_coverage(project):
+    result = run_gate(project)
+    assert result.returncode == 0, result.stderr
+    marts = next(line for line in result.stdout.splitlines() if line.startswith("marts"))
+    # models, doc %, column doc %, key test %, tested %
+    assert marts.split()[2:] == ["100.0"] * 4, marts
+
+
+@pytest.mark.slow
+def test_a_mart_without_docs_key_test_contract_or_prefix_fails_naming_each_rule(tmp_path):
+    project = copy_project(tmp_path / "project")
+    (project / "models" / "marts" / "core" / "throwaway.sql").write_text(THROWAWAY_SQL)
+    result = run_gate(project)
+    assert result.returncode == 1
+    for rule in ("description", "primary_key_test", "contract", "naming"):
+        assert f"throwaway: {rule}:" in result.stderr, result.stderr
+    # Only the throwaway model is reported.
+    reported = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert all(line.strip().startswith("throwaway:") for line in reported), reported
+
+
+@pytest.mark.slow
+def test_a_stale_exception_fails(project, tmp_path):
+    exceptions = tmp_path / "exceptions.yml"
+    exceptions.write_text(
+        "exceptions:\n  - {model: fct_orders, rule: naming, reason: no longer needed}\n"
+    )
+    result = run_gate(project, "--exceptions", str(exceptions))
+    assert result.returncode == 1
+    assert "fct_orders: naming" in result.stderr
+    # Without the file's other entries the base tables and report marts are reported too.
+    assert "base_shop__orders: primary_key_test" in result.stderr
+    assert "customer_value: naming" in result.stderr
+
+
+def test_an_exception_needs_a_known_rule_and_a_reason(tmp_path):
+    path = tmp_path / "exceptions.yml"
+    path.write_text("exceptions:\n  - {model: fct_orders, rule: naming}\n")
+    with pytest.raises(ValueError, match="reason"):
+        conventions.load_exceptions(path)
+    path.write_text("exceptions:\n  - {model: fct_orders, rule: speling, reason: why}\n")
+    with pytest.raises(ValueError, match="rule"):
+        conventions.load_exceptions(path)
+
+
+def _node(**columns: list[str]) -> dict:
+    return {
+        "unique_id": "model.p.m",
+        "columns": {name: {"constraints": [{"type": t} for t in c]} for name, c in columns.items()},
+    }
+
+
+def _test(name: str, column: str | None = None) -> dict:
+    return {"attached_node": "model.p.m", "column_name": column, "test_metadata": {"name": name}}
+
+
+@pytest.mark.parametrize(
+    ("node", "tests", "expected"),
+    [
+        (_node(), [_test("unique", "id"), _test("not_null", "id")], True),
+        (_node(), [_test("unique", "id")], False),
+        (_node(), [_test("unique", "id"), _test("not_null", "other_id")], False),
+        (_node(id=["not_null"]), [_test("unique", "id")], True),
+        (_node(id=["primary_key"]), [], True),
+        (_node(), [_test("unique_combination_of_columns")], True),
+        (_node(), [_test("accepted_values", "id"), _test("not_null", "id")], False),
+    ],
+)
+def test_what_counts_as_a_primary_key_test(node, tests, expected):
+    assert conventions.has_primary_key_test(node, tests) is expected
