@@ -36,7 +36,8 @@ surveys as (
 
 ),
 
--- Only the latest month's migrations and the two month ends they connect are read on.
+-- Only the latest month's migrations and the two month ends they connect are read on. The
+-- latest month comes from the ref itself, not all_history: a CTE read twice is materialised.
 latest_month as (
 
     select max(period_month) as to_period_month from {{ ref('fct_customer_tier_months') }}

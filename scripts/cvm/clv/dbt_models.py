@@ -29,13 +29,13 @@ def fit(
     int_clv_inputs_compressed and int_clv_repeat_spend_compressed. Settings may arrive as
     strings (model config rendered from vars)."""
     parameters = fit_models(
-        _of_purpose(inputs, purpose),
-        _of_purpose(repeat_spend, purpose),
+        to_pandas(inputs),
+        to_pandas(repeat_spend),
+        purpose=purpose,
         interval=float(interval),
         min_repeat_customers=int(min_repeat_customers),
     )
-    mine = parameters[parameters["fit_purpose"] == purpose].reset_index(drop=True)
-    return to_engine(mine, session)
+    return to_engine(parameters, session)
 
 
 SCORE_SETTINGS = {  # model config key -> type (configs are rendered from the clv_* vars)

@@ -112,37 +112,41 @@ def fit_models(
     inputs: pd.DataFrame,
     repeat_spend: pd.DataFrame,
     *,
+    purpose: str,
     interval: float,
     min_repeat_customers: int,
 ) -> pd.DataFrame:
-    """BG/NBD and Gamma-Gamma per fit purpose present in ``inputs``.
+    """BG/NBD and Gamma-Gamma on the rows of one fit purpose.
 
     ``inputs``: int_clv_inputs_compressed (fit_purpose, repeat_purchase_days, recency_days,
     age_days, customer_count, ...); ``repeat_spend``: int_clv_repeat_spend_compressed
     (fit_purpose, repeat_purchase_days, avg_repeat_spend, customer_count).
     A fit with fewer than ``min_repeat_customers`` repeat customers is not attempted (too little
     data to estimate drop-out and spend): its rows carry no values and a ``fit_status`` saying
-    so, and the customers get no CLV. A fit that is attempted and fails raises.
+    so, and the customers get no CLV. A fit that is attempted and fails raises. A holdout fit
+    without rows (clv_holdout_days = 0) gives no rows.
     """
+    if purpose not in FIT_PURPOSES:
+        raise ValueError(f"purpose must be one of {FIT_PURPOSES}, got {purpose!r}")
     if not 0 < interval < 1:
         raise ValueError(f"var clv_interval_level must be in (0, 1), got {interval}")
     inputs, repeat_spend = _engine_frame(inputs), _engine_frame(repeat_spend)
-    frames = []
-    for purpose in FIT_PURPOSES:
-        mine = inputs[inputs["fit_purpose"] == purpose]
-        if purpose == "holdout" and mine.empty:
-            continue  # no holdout fit asked for (clv_holdout_days = 0)
-        spend = repeat_spend[repeat_spend["fit_purpose"] == purpose]
-        repeaters = int(spend["n_customers"].sum())
-        if repeaters < min_repeat_customers:
-            reason = (
-                f"{repeaters} repeat customer(s), fewer than var clv_min_repeat_customers "
-                f"({min_repeat_customers})"
-            )
-            frames.append(_skipped_rows(purpose, reason, interval))
-            continue
-        fits = _fit_one(purpose, mine, spend)
-        frames += [_parameter_rows(purpose, f, interval).assign(fit_status="fitted") for f in fits]
+    mine = inputs[inputs["fit_purpose"] == purpose]
+    if purpose == "holdout" and mine.empty:
+        # No holdout fit asked for: no rows, but columns of the types the other fit has.
+        return _skipped_rows(purpose, "", interval).reindex(columns=PARAMETER_COLUMNS).iloc[:0]
+    spend = repeat_spend[repeat_spend["fit_purpose"] == purpose]
+    repeaters = int(spend["n_customers"].sum())
+    if repeaters < min_repeat_customers:
+        reason = (
+            f"{repeaters} repeat customer(s), fewer than var clv_min_repeat_customers "
+            f"({min_repeat_customers})"
+        )
+        return _skipped_rows(purpose, reason, interval).reindex(columns=PARAMETER_COLUMNS)
+    frames = [
+        _parameter_rows(purpose, fit, interval).assign(fit_status="fitted")
+        for fit in _fit_one(purpose, mine, spend)
+    ]
     return pd.concat(frames, ignore_index=True).reindex(columns=PARAMETER_COLUMNS)
 
 
