@@ -47,13 +47,19 @@ final as (
         order_lines.gross_amount,
         coalesce(order_lines.discount_amount, 0) as discount_amount,
         orders.order_total,
+        cast(case when orders.status in ('completed', 'returned') then orders.order_total else 0 end as decimal(18, 2))
+            as revenue,
         cast(case when orders.status = 'completed' then orders.order_total else 0 end as decimal(18, 2))
             as net_revenue,
         cast(case when orders.status = 'returned' then orders.order_total else 0 end as decimal(18, 2))
             as refund_amount,
         -- Goods of cancelled and returned orders are not sold, so they cost nothing here.
         cast(case when orders.status = 'completed' then order_lines.cost_of_goods else 0 end as decimal(18, 2))
-            as cost_of_goods
+            as cost_of_goods,
+        cast(
+            case when orders.status = 'completed' then orders.order_total - order_lines.cost_of_goods else 0 end
+            as decimal(18, 2)
+        ) as gross_margin
     from orders
     left join order_lines
         on orders.order_id = order_lines.order_id

@@ -59,7 +59,7 @@ activity as (
     select
         cohorts.cohort_month,
         purchases.order_month,
-        count(distinct purchases.customer_id) as active_customers,
+        count(distinct purchases.customer_id) as purchasing_customers,
         sum(purchases.net_revenue) as net_revenue
     from purchases
     inner join cohorts
@@ -78,8 +78,8 @@ final as (
             as integer
         ) as months_since_first_purchase,
         cohort_months.cohort_customers,
-        coalesce(activity.active_customers, 0) as active_customers,
-        cast(coalesce(activity.active_customers, 0) as {{ cvm_type_double() }})
+        coalesce(activity.purchasing_customers, 0) as purchasing_customers,
+        cast(coalesce(activity.purchasing_customers, 0) as {{ cvm_type_double() }})
         / cohort_months.cohort_customers as retention_rate,
         cast(coalesce(activity.net_revenue, 0) as decimal(18, 2)) as net_revenue,
         cast(

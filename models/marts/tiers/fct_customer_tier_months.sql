@@ -177,6 +177,8 @@ final as (
         ended.period_end_date,
         cast(ended.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
         cast(ended.net_revenue_window as decimal(18, 2)) as net_revenue_window,
+        -- The one definition of an active customer: a completed purchase in the trailing window.
+        ended.purchase_count_window > 0 as is_active,
         case
             when ended.purchases_without_cost_window = 0 then cast(ended.gross_margin_window as decimal(18, 2))
         end as gross_margin_window,

@@ -20,9 +20,12 @@ paired as (
         customer_id,
         period_month as to_period_month,
         value_tier as to_tier,
-        lag(period_month) over (partition by customer_id order by period_month) as from_period_month,
-        lag(value_tier) over (partition by customer_id order by period_month) as from_tier
+        is_active as is_active_after,
+        lag(period_month) over by_month as from_period_month,
+        lag(value_tier) over by_month as from_tier,
+        lag(is_active) over by_month as is_active_before
     from history
+    window by_month as (partition by customer_id order by period_month)
 
 ),
 
@@ -36,6 +39,7 @@ final as (
         paired.to_tier,
         from_rank.tier_rank as from_tier_rank,
         to_rank.tier_rank as to_tier_rank,
+        paired.is_active_before as was_active,
         -- Between threshold tiers by rank; into Inactive is down, out of it up; moves that
         -- involve New or Unrated have no value order and are 'other'.
         case
@@ -45,7 +49,9 @@ final as (
             when to_rank.tier_rank > from_rank.tier_rank then 'down'
             when to_rank.tier_rank < from_rank.tier_rank then 'up'
             else 'other'
-        end as direction
+        end as direction,
+        -- Churn: active at the earlier month end, no longer at the next (see active_customer).
+        paired.is_active_before and not paired.is_active_after as is_churned
     from paired
     left join tier_bands as from_rank
         on paired.from_tier = from_rank.value_tier
