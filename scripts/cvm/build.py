@@ -1,6 +1,8 @@
-"""`make build`: demo data when no raw data is given, `dbt build`, and a short summary.
+"""`make build`: demo data when no raw data is given, `dbt build` into a staging copy of the
+warehouse, the semantic layer's saved-query exports, an atomic publish, and a short summary.
 
-Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH.
+Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
+CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pathlib import Path
 
 import duckdb
 
+from cvm import publish, semantic
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
 DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
-SUMMARY_SCHEMAS = ("marts", "snapshots")
+SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
         ).fetchall()
         lifetime_value = _lifetime_value_lines(con)
     lines = [
-        f"Warehouse built in {seconds:.0f} s: {warehouse}",
+        f"Warehouse built and published in {seconds:.0f} s: {warehouse}",
         f"  raw data:  {raw_dir}",
         f"  as of:     {as_of} ({as_of_source})",
         "  tables:",
@@ -159,12 +163,29 @@ def main(argv: list[str] | None = None) -> int:
     ensure_demo_data(settings, args.demo_customers)
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
-    os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
+    full_refresh = os.environ.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"}
+    target_dir = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
 
     started = time.perf_counter()
-    if run_dbt(["build"]).returncode != 0:
-        print("\nBuild failed: see the dbt output above.", file=sys.stderr)
+    try:
+        with publish.staged_build(settings.warehouse) as staging:
+            os.environ["CVM_DUCKDB_PATH"] = str(staging)
+            print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
+            if run_dbt(["build", *(["--full-refresh"] if full_refresh else [])]).returncode:
+                print(
+                    f"\nBuild failed: see the dbt output above. The published warehouse "
+                    f"{settings.warehouse} is unchanged; the failed build stays at {staging}.",
+                    file=sys.stderr,
+                )
+                return 1
+            print("Exporting the semantic layer's saved queries:")
+            semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
+            publish.publish(staging, settings.warehouse)
+    except publish.BuildInProgressError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
     print("\n" + summarize(settings.warehouse, settings.raw_dir, time.perf_counter() - started))
     return 0
 

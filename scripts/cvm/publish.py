@@ -1,0 +1,81 @@
+"""Build the warehouse beside the published file and swap it in atomically on success.
+
+DuckDB lets one process write a file or many read it, never both. So `make build` never writes
+the published file: it copies it (with the state that lives only there, the tier snapshot and
+the incremental tier history) to ``<dir>/.building/<name>``, builds that copy, checkpoints it and
+renames it over the published path. A rename is atomic on one file system: a reader that has the
+old file open keeps reading the old data until it reconnects, the next reader opens the new
+file, nobody ever sees a half-built warehouse, and a failed build leaves the published file as
+it was. The staging copy keeps the published file's name because DuckDB names a database after
+its file stem, and the views dbt creates refer to relations by that name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+STAGING_DIR_NAME = ".building"
+
+
+class BuildInProgressError(RuntimeError):
+    """Another build holds the lock of this warehouse."""
+
+
+def staging_path(published: Path) -> Path:
+    return published.parent / STAGING_DIR_NAME / published.name
+
+
+def wal_path(database: Path) -> Path:
+    return database.with_name(database.name + ".wal")
+
+
+@contextmanager
+def staged_build(published: Path) -> Iterator[Path]:
+    """Hold this warehouse's build lock and yield a fresh staging copy of the published file
+    (an empty path on the first build). Two builds of one warehouse never run at once."""
+    staging = staging_path(published)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    with open(staging.parent / f"{published.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(
+                f"Another build of {published} is running (lock {lock.name}); wait for it to end."
+            ) from None
+        seed_staging(published, staging)
+        yield staging
+
+
+def seed_staging(published: Path, staging: Path) -> None:
+    """Start the staging file as a copy of the published one, write-ahead log included."""
+    for stale in (staging, wal_path(staging)):
+        stale.unlink(missing_ok=True)
+    if published.exists():
+        shutil.copyfile(published, staging)
+        if wal_path(published).exists():
+            shutil.copyfile(wal_path(published), wal_path(staging))
+
+
+def publish(staging: Path, published: Path) -> None:
+    """Checkpoint the staging file (so it is complete without a log) and rename it over the
+    published path."""
+    with duckdb.connect(str(staging)) as connection:
+        connection.execute("checkpoint")
+    if wal_path(staging).exists():
+        raise RuntimeError(f"{staging} still has a write-ahead log after a checkpoint")
+    # A log next to the published file belongs to the old file; DuckDB would replay it into
+    # the new one. Its contents are in the staging copy (see seed_staging).
+    wal_path(published).unlink(missing_ok=True)
+    os.replace(staging, published)
+    directory = os.open(published.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
