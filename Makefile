@@ -16,12 +16,13 @@ PY_DIRS := scripts python_tests models
 export DBT_PROFILES_DIR := $(CURDIR)
 export PYTHONPATH := $(CURDIR)/scripts
 
-.PHONY: help build test lint conventions slim-ci format lock benchmark benchmark-clv clean
+.PHONY: help build test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
+	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
 	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M, ours at 10M (slow)"
@@ -50,6 +51,18 @@ conventions: $(INSTALLED)
 	$(BIN)/dbt parse --quiet --target lint --target-path build/conventions
 	$(BIN)/python -m cvm.conventions --manifest build/conventions/manifest.json
 
+# MetricFlow's validations of the semantic layer. With a published warehouse, also against its
+# data (read-only, so BI readers may stay connected); without one, of the configs alone. `mf`
+# reads target/semantic_manifest.json, parsed here for the target it then connects with.
+WAREHOUSE := $(or $(CVM_DUCKDB_PATH),warehouse/cvm.duckdb)
+semantic: $(INSTALLED)
+	if [ -f "$(WAREHOUSE)" ]; then \
+	  CVM_TARGET=published $(BIN)/dbt parse --quiet && CVM_TARGET=published $(BIN)/mf validate-configs; \
+	else \
+	  echo "No warehouse at $(WAREHOUSE): validating the configs only (run make build first)."; \
+	  CVM_TARGET=lint $(BIN)/dbt parse --quiet && CVM_TARGET=lint $(BIN)/mf validate-configs --skip-dw; \
+	fi
+
 # Slim CI: build (and test) the models a change modified and their children, deferring every
 # unmodified parent to production; first lint only the SQL files changed since BASE_REF.
 # STATE: a directory holding production's manifest.json (the artefact of the last main build).
@@ -75,7 +88,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff format $(PY_DIRS)
 	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
-test: lint conventions
+test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
 	$(BIN)/pytest
 

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cvm.generate import generate
-from dbt_project import dbt_build
+from dbt_project import dbt_build, make_build, make_build_env
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,32 @@ def bad_rows_build(request, build_generated) -> Build:
 @pytest.fixture(scope="session")
 def parquet_build(build_generated) -> Build:
     return build_generated("parquet")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A warehouse published by `make build`, with the environment that built it."""
+
+    warehouse: Path
+    env: dict[str, str]
+
+
+# The published build's data: generated up to END_DATE, analysed as of a month earlier, so a
+# rebuild as of END_DATE moves time forward like a daily production run.
+PUBLISHED_END_DATE = "2026-06-30"
+PUBLISHED_AS_OF = "2026-05-31"
+
+
+@pytest.fixture(scope="session")
+def published_build(tmp_path_factory) -> Published:
+    """`make build` on 3,000 generated customers into a warehouse of its own."""
+    work = tmp_path_factory.mktemp("published")
+    raw_dir = work / "raw"
+    generate(raw_dir, customers=3_000, seed=11, end_date=PUBLISHED_END_DATE, quiet=True)
+    env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
+    result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Published(Path(env["CVM_DUCKDB_PATH"]), env)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -43,6 +44,34 @@ def run_dbt(
         "DBT_USE_COLORS": "false",
     }
     return build.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
+
+
+def make_build_env(work_dir: Path, raw_dir: Path, warehouse: Path) -> dict[str, str]:
+    """The environment of a `make build` on a test's own raw directory, warehouse and target/."""
+    env = {
+        **os.environ,
+        "CVM_RAW_DIR": str(raw_dir),
+        "CVM_DUCKDB_PATH": str(warehouse),
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+    }
+    env.pop("CVM_AS_OF_DATE", None)
+    return env
+
+
+def make_build(env: Mapping[str, str], **popen: Any) -> subprocess.CompletedProcess[str]:
+    """`make build`, the user's command, in the project directory."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "build"],
+        cwd=build.PROJECT_DIR,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        **popen,
+    )
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -23,7 +23,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
 
     assert (demo_dir / "customers.parquet").is_file()
     out = capsys.readouterr().out
-    assert "Warehouse built in" in out and str(warehouse) in out
+    assert "Warehouse built and published in" in out and str(warehouse) in out
     assert "marts.dim_customers" in out and "1,500 rows" in out
     assert "quarantined rows: none" in out
     assert "scoring    fitted on" in out and "holdout    predicted repeat purchases" in out
