@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -283,3 +284,12 @@ def _mf(project: Path, env: dict[str, str], *args: str):
     return subprocess.run(
         [str(mf), *args], cwd=project, env=full_env, capture_output=True, text=True, check=False
     )
+
+
+def test_exports_refuse_a_warehouse_of_another_database_name(published_build, tmp_path):
+    """MetricFlow's SQL names the database dbt parsed with; a renamed copy gets a clear error."""
+    renamed = tmp_path / "other.duckdb"
+    shutil.copyfile(published_build.warehouse, renamed)
+    manifest = Path(published_build.env["DBT_TARGET_PATH"]) / "semantic_manifest.json"
+    with pytest.raises(ValueError, match=r"names database \['cvm'\] but .* is 'other'"):
+        semantic.export_saved_queries(renamed, manifest, progress=lambda _: None)

@@ -179,7 +179,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             print("Exporting the semantic layer's saved queries:")
-            semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
+            try:
+                semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
+            except Exception as error:  # MetricFlow's errors have no common base class
+                print(
+                    f"\nExporting the saved queries failed: {error}\nThe published warehouse "
+                    f"{settings.warehouse} is unchanged; the build stays at {staging}.",
+                    file=sys.stderr,
+                )
+                return 1
             publish.publish(staging, settings.warehouse)
     except publish.BuildInProgressError as error:
         print(f"error: {error}", file=sys.stderr)
