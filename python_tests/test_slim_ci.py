@@ -95,7 +95,16 @@ def test_a_changed_staging_model_builds_it_and_its_children_only(branch, parquet
     expected = {CHANGED_MODEL} | descendants(production_manifest(parquet_build), CHANGED_MODEL)
     assert built == expected
     assert len(expected) > 1  # the change has children, and they were selected
-    assert all(r["status"] in {"success", "pass"} for r in run["results"]), run["results"]
+    # dbt Core lists saved queries and exposures downstream of the change as no-ops.
+    failed = [
+        (r["unique_id"], r["status"], r["message"])
+        for r in run["results"]
+        if r["status"] not in {"success", "pass"}
+        and not (
+            r["status"] == "no-op" and r["unique_id"].startswith(("saved_query.", "exposure."))
+        )
+    ]
+    assert not failed
     # Unmodified parents came from production: the scratch warehouse holds only what was built.
     with duckdb.connect(str(branch / "build" / "ci" / "ci.duckdb"), read_only=True) as con:
         tables = {
