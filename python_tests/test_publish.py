@@ -75,13 +75,11 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
     assert snapshot_before < snapshot_after
     assert not publish.wal_path(warehouse).exists()
 
-    # A build that fails (no orders file) leaves the published warehouse as it was.
+    # A build that fails in dbt (a malformed as-of date) leaves the published warehouse as it was.
     published_bytes = digest(warehouse)
-    empty_raw = tmp_path / "no_raw_files"
-    empty_raw.mkdir()
-    failed = make_build(env | {"CVM_RAW_DIR": str(empty_raw)})
+    failed = make_build(env | {"CVM_AS_OF_DATE": "31/12/2026"})
     assert failed.returncode != 0
-    assert "Required raw file" in failed.stdout + failed.stderr
+    assert "must be a date written YYYY-MM-DD" in failed.stdout + failed.stderr
     assert f"The published warehouse {warehouse} is unchanged" in failed.stderr
     assert digest(warehouse) == published_bytes
     with duckdb.connect(str(warehouse), read_only=True) as reader_after_failure:

@@ -8,7 +8,9 @@ CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep the
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,11 +20,15 @@ from pathlib import Path
 
 import duckdb
 
-from cvm import publish, semantic
+from cvm import publish, quality, semantic
+from cvm.quality.mart_gate import run_mart_gate
+from cvm.quality.raw_gate import run_raw_gate
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
+# Great Expectations' Data Docs of the latest build (not committed).
+DATA_DOCS_DIR = PROJECT_DIR / "build" / "data_docs"
 DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
 SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
@@ -110,7 +116,24 @@ def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
     return lines
 
 
-def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
+def gate_lines(gates: Sequence[quality.GateResult]) -> list[str]:
+    """One line per data-quality gate, its warnings, and where the Data Docs are."""
+    lines = []
+    for gate in gates:
+        lines.append(
+            f"  {gate.gate + ' gate:':<13}passed {gate.expectations_run} expectations, "
+            f"{len(gate.warnings)} warnings"
+        )
+        lines += [f"    {finding.line()}" for finding in gate.warnings]
+    docs = next((gate.docs_index for gate in gates if gate.docs_index), None)
+    if docs is not None:
+        lines.append(f"  Data Docs:   {docs.as_uri()}")
+    return lines
+
+
+def summarize(
+    warehouse: Path, raw_dir: Path, seconds: float, gates: Sequence[quality.GateResult] = ()
+) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         as_of, as_of_source = con.execute(
             "select as_of_date, as_of_date_source from staging.base_shop__as_of_date"
@@ -141,6 +164,7 @@ def summarize(warehouse: Path, raw_dir: Path, seconds: float) -> str:
         *(f"    {name:<40} {rows:>14,} rows" for name, rows in counts),
     ]
     lines += lifetime_value
+    lines += gate_lines(gates)
     if quarantined:
         lines.append("  quarantined rows (staging.stg_shop__quarantined_rows):")
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
@@ -167,35 +191,65 @@ def main(argv: list[str] | None = None) -> int:
     target_dir = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
 
     started = time.perf_counter()
+    thresholds = quality.load_thresholds()
+    runner = quality.GxRunner(fresh_directory(DATA_DOCS_DIR))
+    print("Raw gate: Great Expectations on the raw files (thresholds: gx/thresholds.yml)")
+    raw_gate = run_raw_gate(settings.raw_dir, as_of_setting(os.environ), thresholds, runner)
+    print(raw_gate.report())
+    if not raw_gate.passed:
+        return not_published("The raw gate failed (critical findings above)", settings.warehouse)
     try:
         with publish.staged_build(settings.warehouse) as staging:
             os.environ["CVM_DUCKDB_PATH"] = str(staging)
             print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
             if run_dbt(["build", *(["--full-refresh"] if full_refresh else [])]).returncode:
-                print(
-                    f"\nBuild failed: see the dbt output above. The published warehouse "
-                    f"{settings.warehouse} is unchanged; the failed build stays at {staging}.",
-                    file=sys.stderr,
+                return not_published(
+                    "Build failed: see the dbt output above", settings.warehouse, staging
                 )
-                return 1
             print("Exporting the semantic layer's saved queries:")
             try:
                 semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
             except Exception as error:  # MetricFlow's errors have no common base class
-                print(
-                    f"\nExporting the saved queries failed: {error}\nThe published warehouse "
-                    f"{settings.warehouse} is unchanged; the build stays at {staging}.",
-                    file=sys.stderr,
+                return not_published(
+                    f"Exporting the saved queries failed: {error}", settings.warehouse, staging
                 )
-                return 1
+            print("Mart gate: Great Expectations on the marts, against the last published build")
+            mart_gate = run_mart_gate(staging, thresholds, runner, previous=settings.warehouse)
+            print(mart_gate.report())
+            if not mart_gate.passed:
+                return not_published(
+                    "The mart gate failed (critical findings above)", settings.warehouse, staging
+                )
             publish.publish(staging, settings.warehouse)
     except publish.BuildInProgressError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
         os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
-    print("\n" + summarize(settings.warehouse, settings.raw_dir, time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, [raw_gate, mart_gate]))
     return 0
+
+
+def not_published(reason: str, warehouse: Path, staging: Path | None = None) -> int:
+    kept = f"; the build stays at {staging}" if staging else ""
+    print(f"\n{reason}. The published warehouse {warehouse} is unchanged{kept}.", file=sys.stderr)
+    return 1
+
+
+def as_of_setting(env: Mapping[str, str]) -> dt.date | None:
+    """CVM_AS_OF_DATE as a date (dbt reports a malformed one), or None when unset."""
+    value = env.get("CVM_AS_OF_DATE", "").strip()
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def fresh_directory(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 if __name__ == "__main__":

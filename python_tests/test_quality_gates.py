@@ -1,0 +1,247 @@
+"""Great Expectations gates: each one passes on good data and fails on data made to violate it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cvm.generate import generate
+from cvm.quality import GxRunner, load_thresholds
+from cvm.quality.mart_gate import run_mart_gate
+from cvm.quality.raw_gate import run_raw_gate
+from dbt_project import make_build, make_build_env
+
+END_DATE = dt.date(2026, 6, 30)
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+@pytest.fixture(scope="module")
+def clean_raw(tmp_path_factory) -> Path:
+    raw = tmp_path_factory.mktemp("gate_raw") / "raw"
+    generate(raw, customers=2_000, seed=5, end_date=END_DATE, quiet=True)
+    return raw
+
+
+def violated(clean_raw: Path, tmp_path: Path, table: str, select: str | None) -> Path:
+    """A copy of the raw files whose `table` is replaced by `select` over it (None: removed)."""
+    raw = tmp_path / "raw"
+    shutil.copytree(clean_raw, raw)
+    path = raw / f"{table}.parquet"
+    if select is None:
+        path.unlink()
+        return raw
+    changed = tmp_path / f"{table}.changed.parquet"
+    with duckdb.connect() as con:
+        query = select.format(t=f"read_parquet('{path}')")
+        con.execute(f"copy ({query}) to '{changed}' (format parquet)")
+    changed.replace(path)
+    return raw
+
+
+def raw_gate(raw: Path, as_of: dt.date | None = END_DATE, docs: Path | None = None):
+    return run_raw_gate(raw, as_of, load_thresholds(), GxRunner(docs))
+
+
+def test_raw_gate_passes_clean_files_and_its_data_docs_hold_no_pii(clean_raw, tmp_path):
+    result = raw_gate(clean_raw, docs=tmp_path / "docs")
+    assert result.passed and not result.findings, result.report()
+    assert result.expectations_run > 30
+    with duckdb.connect() as con:  # the raw customers file does hold emails...
+        ((emails,),) = con.execute(
+            f"select count(email) from read_parquet('{clean_raw / 'customers.parquet'}')"
+        ).fetchall()
+    assert emails > 0
+    pages = list((tmp_path / "docs").rglob("*.html"))
+    assert len(pages) > 5
+    for page in pages:  # ...and no Data Docs page does
+        assert not EMAIL.search(page.read_text()), page
+
+
+RAW_VIOLATIONS = {
+    # name: (table, select over the clean file, expectation, column, a sample bad value)
+    "unknown status": (
+        "orders",
+        "select * replace (case when hash(order_id) % 50 = 0 then 'shipped' else status end "
+        "as status) from {t}",
+        "expect_column_values_to_be_in_set",
+        "status_normalised",
+        "shipped",
+    ),
+    "unparseable timestamps": (
+        "orders",
+        "select * replace (case when hash(order_id) % 100 = 0 then 'last tuesday' "
+        "else cast(ordered_at as varchar) end as ordered_at) from {t}",
+        "expect_column_values_to_match_regex",
+        "ordered_at",
+        "last tuesday",
+    ),
+    "duplicated keys": (
+        "orders",
+        "select * from {t} union all select * from {t} where hash(order_id) % 50 = 0",
+        "expect_column_values_to_be_between",
+        "unique_key_rate",
+        None,
+    ),
+    "null keys": (
+        "customers",
+        "select * replace (case when hash(customer_id) % 50 = 0 then null else customer_id end "
+        "as customer_id) from {t}",
+        "expect_column_values_to_not_be_null",
+        "customer_id",
+        None,
+    ),
+    "dates in the future": (
+        "orders",
+        "select * replace (case when hash(order_id) % 1000 = 0 then ordered_at + interval 80 year "
+        "else ordered_at end as ordered_at) from {t}",
+        "expect_column_max_to_be_between",
+        "latest_ordered_at",
+        None,
+    ),
+    "the last days missing (a truncated export)": (
+        "orders",
+        "select * from {t} where cast(ordered_at as date) < date '2026-06-28'",
+        "expect_column_values_to_be_between",
+        "rows_per_day",
+        0.0,
+    ),
+    "a required column missing": (
+        "orders",
+        "select * exclude (status) from {t}",
+        "expect_table_columns_to_match_set",
+        None,
+        None,
+    ),
+    "a required file missing": ("orders", None, "required_file_present", None, None),
+}
+
+
+@pytest.mark.parametrize("violation", sorted(RAW_VIOLATIONS))
+def test_raw_gate_fails_on_a_critical_violation(clean_raw, tmp_path, violation):
+    table, select, expectation, column, sample = RAW_VIOLATIONS[violation]
+    result = raw_gate(violated(clean_raw, tmp_path, table, select))
+    assert not result.passed
+    (finding,) = result.critical
+    assert finding.subject.startswith(table)
+    assert (finding.expectation, finding.column) == (expectation, column), finding.line()
+    if sample is not None:
+        assert sample in finding.samples
+
+
+def test_raw_gate_reports_a_warning_without_failing(clean_raw, tmp_path):
+    raw = violated(
+        clean_raw,
+        tmp_path,
+        "surveys",
+        "select * replace (case when hash(response_id) % 20 = 0 then 11 else nps_score end "
+        "as nps_score) from {t}",
+    )
+    result = raw_gate(raw)
+    assert result.passed
+    (finding,) = result.warnings
+    assert (finding.column, finding.severity) == ("nps_score_number", "warning")
+    assert 11.0 in finding.samples
+
+
+@pytest.fixture
+def mart_copy(published_build, tmp_path) -> Path:
+    copy = tmp_path / "staging" / "cvm.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(published_build.warehouse, copy)
+    return copy
+
+
+def mart_gate(warehouse: Path, previous: Path | None = None):
+    return run_mart_gate(warehouse, load_thresholds(), GxRunner(None), previous=previous)
+
+
+def change(warehouse: Path, sql: str) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(sql)
+
+
+@pytest.mark.slow
+def test_mart_gate_passes_a_real_build(published_build, mart_copy):
+    result = mart_gate(mart_copy, previous=published_build.warehouse)
+    assert result.passed and not result.findings, result.report()
+
+
+MART_VIOLATIONS = {
+    "customers lost between staging and the marts": (
+        "delete from marts.customer_value where hash(customer_id) % 100 = 0",
+        "expect_column_pair_values_to_be_equal",
+    ),
+    "an RFM score collapsed": (
+        "update marts.customer_value set frequency_score = 3 where frequency_score is not null",
+        "expect_column_distinct_values_to_equal_set",
+    ),
+    "CLV missing for purchasing customers": (
+        "update marts.customer_value set clv = null where hash(customer_id) % 10 = 0",
+        "expect_column_values_to_be_between",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("violation", sorted(MART_VIOLATIONS))
+def test_mart_gate_fails_on_a_critical_violation(mart_copy, violation):
+    sql, expectation = MART_VIOLATIONS[violation]
+    change(mart_copy, sql)
+    result = mart_gate(mart_copy)
+    assert not result.passed
+    assert [f.expectation for f in result.critical] == [expectation]
+
+
+@pytest.mark.slow
+def test_mart_gate_warns_when_the_tier_mix_shifts(published_build, mart_copy):
+    change(
+        mart_copy,
+        "update marts.customer_value set value_tier = 'Bronze' "
+        "where value_tier is not null and hash(customer_id) % 4 = 0",
+    )
+    result = mart_gate(mart_copy, previous=published_build.warehouse)
+    assert result.passed
+    assert {f.column for f in result.warnings} == {"share_shift"}
+
+
+@pytest.mark.slow
+def test_make_build_stops_on_the_raw_gate_before_dbt(published_build, clean_raw, tmp_path):
+    warehouse = tmp_path / "warehouse" / "cvm.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(published_build.warehouse, warehouse)
+    before = warehouse.read_bytes()
+    table, select, *_ = RAW_VIOLATIONS["unknown status"]
+    raw = violated(clean_raw, tmp_path, table, select)
+    result = make_build(make_build_env(tmp_path, raw, warehouse))
+    assert result.returncode != 0
+    assert "[critical] orders.parquet.status_normalised" in result.stdout
+    assert "'shipped'" in result.stdout
+    assert "The raw gate failed" in result.stderr and "is unchanged" in result.stderr
+    assert "Building into" not in result.stdout  # dbt never ran
+    assert warehouse.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_no_mart_column_holds_an_email_address(published_build):
+    """Raw emails and names stop at staging: scan every text column the build publishes."""
+    with duckdb.connect(str(published_build.warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema in ('marts', 'bi', 'snapshots') and data_type = 'VARCHAR'"
+        ).fetchall()
+        assert len(columns) > 20
+        for schema, table, column in columns:
+            ((hits,),) = con.execute(
+                f'select count(*) from "{schema}"."{table}" '
+                f"where regexp_matches(\"{column}\", '[^@\\s]+@[^@\\s]+\\.[A-Za-z]{{2,}}')"
+            ).fetchall()
+            assert hits == 0, f"{schema}.{table}.{column} holds email-shaped values"
+        ((raw_emails,),) = con.execute(
+            "select count(*) from raw.customers where email like '%@%'"
+        ).fetchall()
+    assert raw_emails > 0  # the scan looks for something the raw data has

@@ -1,0 +1,286 @@
+"""The raw gate: Great Expectations on the raw files, before dbt runs.
+
+Staging quarantines bad *rows* one by one; this gate stops a build whose *files* are bad as a
+whole: a required file or column missing, too many nulls, unparseable values, duplicate keys
+or unknown statuses, values out of range, dates beyond the as-of date, or an order volume far
+outside its recent band (a half-loaded export). The file contract (which files and columns,
+which are required) is read from dbt's source definition, so it is defined once.
+Files are read like the dbt hook reads them (``register_raw_sources``): every column as text.
+PII columns (``meta.pii``) are never read, so they never reach a Data Docs page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import yaml
+
+from cvm.quality.runner import CRITICAL, Batch, Finding, GateResult, GxRunner
+
+SOURCES_FILE = Path(__file__).resolve().parents[3] / "models/staging/shop/_shop__sources.yml"
+# What DuckDB's timestamp cast (staging's parser) reads: a date, optionally a time, optionally
+# an offset (which staging ignores); blanks around it are trimmed.
+TIMESTAMP_REGEX = (
+    r"^\s*\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+NUMBER_REGEX = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+
+
+def raw_contract(path: Path = SOURCES_FILE) -> list[dict[str, Any]]:
+    with path.open() as handle:
+        sources = yaml.safe_load(handle)["sources"]
+    return next(s for s in sources if s["name"] == "shop")["tables"]
+
+
+def find_raw_file(raw_dir: Path, name: str) -> Path | None:
+    hits = [p for p in (raw_dir / f"{name}.parquet", raw_dir / f"{name}.csv") if p.is_file()]
+    return hits[0] if len(hits) == 1 else None  # both at once: the dbt hook names the error
+
+
+def reader_sql(path: Path) -> str:
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    if path.suffix == ".parquet":
+        return f"read_parquet({quoted})"
+    return f"read_csv({quoted}, header = true, all_varchar = true)"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_raw_gate(
+    raw_dir: Path,
+    as_of: dt.date | None,
+    thresholds: dict[str, Any],
+    runner: GxRunner,
+    contract: list[dict[str, Any]] | None = None,
+) -> GateResult:
+    """Validate every raw file of the contract. ``as_of`` (CVM_AS_OF_DATE) ends the daily-volume
+    window (without it, the last day with rows does); dates may not pass the later of the
+    as-of date and today by more than the tolerance."""
+    settings = thresholds["raw"]
+    result = GateResult("raw")
+    with duckdb.connect() as con:
+        for table in contract or raw_contract():
+            name, path = table["name"], find_raw_file(raw_dir, table["name"])
+            if path is None:
+                if table.get("meta", {}).get("required"):
+                    result.findings.append(
+                        Finding(
+                            name,
+                            "required_file_present",
+                            None,
+                            CRITICAL,
+                            f"no {name}.parquet or {name}.csv in {raw_dir}",
+                        )
+                    )
+                continue
+            config = settings["tables"].get(name, {})
+            batches = table_batches(con, path, table, config, settings, as_of)
+            runner.validate("raw", batches, result)
+    return result
+
+
+def table_batches(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: dict[str, Any],
+    config: dict[str, Any],
+    settings: dict[str, Any],
+    as_of: dt.date | None,
+) -> Iterator[Batch]:
+    import great_expectations.expectations as gxe
+
+    name, reader = path.name, reader_sql(path)
+    found = {
+        row[0].lower(): row[0] for row in con.execute(f"describe select * from {reader}").fetchall()
+    }
+    columns = [
+        c["name"]
+        for c in table["columns"]
+        if c["name"] in found and not c.get("meta", {}).get("pii")
+    ]
+    required = [c["name"] for c in table["columns"] if c.get("meta", {}).get("required")]
+    timestamps = config.get("timestamps", [])
+
+    # Table-level facts, aggregated in DuckDB: key uniqueness and the latest dates.
+    facts_sql = ["count(*) as row_count"]
+    key = config.get("key")
+    if key in columns:
+        facts_sql.append(
+            f"count(distinct {quote(found[key])}) / nullif(count({quote(found[key])}), 0)"
+            " as unique_key_rate"
+        )
+    for column in timestamps:
+        if column in columns:
+            facts_sql.append(
+                f"max(try_cast(try_cast({quote(found[column])} as timestamp) as date))"
+                f" as {quote('latest_' + column)}"
+            )
+    facts = con.execute(f"select {', '.join(facts_sql)} from {reader}").df()
+    table_expectations: list[Any] = []
+    missing = [c for c in required if c not in found]
+    if missing:
+        yield Batch(
+            name,
+            pd.DataFrame({c: [] for c in found.values()}),
+            [
+                gxe.ExpectTableColumnsToMatchSet(
+                    column_set=required, exact_match=False, meta={"severity": CRITICAL}
+                )
+            ],
+        )
+        return
+    unique = config.get("min_unique_key_rate")
+    if unique and "unique_key_rate" in facts:
+        table_expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="unique_key_rate",
+                min_value=unique["value"],
+                meta={"severity": unique["severity"]},
+            )
+        )
+    # Rows after a past as-of date are deliberate (analysing as of then; staging sets them
+    # aside): only dates after today, or after a future as-of date, are errors.
+    reference = max(as_of or dt.date.today(), dt.date.today())
+    limit = reference + dt.timedelta(days=settings["future_tolerance_days"])
+    for column in timestamps:
+        if f"latest_{column}" in facts:
+            table_expectations.append(
+                gxe.ExpectColumnMaxToBeBetween(
+                    column=f"latest_{column}",
+                    max_value=pd.Timestamp(limit),
+                    meta={"severity": CRITICAL},
+                )
+            )
+    facts = facts.astype({c: "datetime64[us]" for c in facts if c.startswith("latest_")})
+    yield Batch(name, facts, table_expectations)
+
+    volume = config.get("daily_volume")
+    if volume and volume["date_column"] in columns:
+        yield from volume_batch(con, name, reader, found[volume["date_column"]], volume, as_of)
+
+    # Row-level rates, batch by batch.
+    row_expectations = row_level_expectations(config, columns)
+    select = [f"cast({quote(found[c])} as varchar) as {quote(c)}" for c in columns]
+    select += [
+        f"try_cast({quote(found[c])} as double) as {quote(c + '_number')}"
+        for c in config.get("ranges", {})
+        if c in columns
+    ]
+    select += [
+        f"lower(trim(cast({quote(found[c])} as varchar))) as {quote(c + '_normalised')}"
+        for c in config.get("allowed_values", {})
+        if c in columns
+    ]
+    cursor = con.execute(f"select {', '.join(select)} from {reader}")
+    for record_batch in cursor.to_arrow_reader(settings["batch_rows"]):
+        yield Batch(name, record_batch.to_pandas(), row_expectations)
+
+
+def row_level_expectations(config: dict[str, Any], columns: list[str]) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    expectations: list[Any] = []
+    nulls = config.get("max_null_rate")
+    if nulls:
+        expectations += [
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=c, mostly=1 - nulls["value"], meta={"severity": nulls["severity"]}
+            )
+            for c in nulls["columns"]
+            if c in columns
+        ]
+    parse = config.get("max_unparseable_rate")
+    if parse:
+        for kind, regex in (("timestamps", TIMESTAMP_REGEX), ("numbers", NUMBER_REGEX)):
+            expectations += [
+                gxe.ExpectColumnValuesToMatchRegex(
+                    column=c,
+                    regex=regex,
+                    mostly=1 - parse["value"],
+                    meta={"severity": parse["severity"]},
+                )
+                for c in config.get(kind, [])
+                if c in columns
+            ]
+    for column, bounds in config.get("ranges", {}).items():
+        if column in columns:
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=f"{column}_number",
+                    min_value=bounds.get("min"),
+                    max_value=bounds.get("max"),
+                    mostly=bounds.get("mostly", 0.999),
+                    meta={"severity": bounds["severity"]},
+                )
+            )
+    for column, allowed in config.get("allowed_values", {}).items():
+        if column in columns:
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=f"{column}_normalised",
+                    value_set=allowed["values"],
+                    mostly=1 - allowed["max_other_rate"],
+                    meta={"severity": allowed["severity"]},
+                )
+            )
+    return expectations
+
+
+def volume_batch(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    reader: str,
+    date_column: str,
+    volume: dict[str, Any],
+    as_of: dt.date | None,
+) -> Iterator[Batch]:
+    """Rows per day over the ``recent_days`` days up to the as-of date (else the last day with
+    rows), against the band of the ``history_days`` before them; a day without rows counts 0."""
+    import great_expectations.expectations as gxe
+
+    daily = con.execute(
+        f"""
+        with days as (
+            select cast(try_cast({quote(date_column)} as timestamp) as date) as day
+            from {reader}
+        )
+        select day, count(*) as row_count from days
+        where day <= ? group by day order by day
+        """,
+        [as_of or dt.date.today()],
+    ).df()
+    if daily.empty:
+        return
+    last = pd.Timestamp(as_of) if as_of else daily["day"].max()
+    recent_start = last - pd.Timedelta(days=volume["recent_days"] - 1)
+    history_start = recent_start - pd.Timedelta(days=volume["history_days"])
+    every_day = pd.DataFrame({"day": pd.date_range(history_start, last, freq="D").date})
+    daily = every_day.merge(daily.assign(day=daily["day"].dt.date), how="left").fillna(0)
+    history = daily[daily["day"] < recent_start.date()]["row_count"]
+    recent = daily[daily["day"] >= recent_start.date()].rename(
+        columns={"row_count": "rows_per_day"}
+    )
+    if (history > 0).sum() < volume["history_days"] // 2:
+        return  # too little history to learn a band from
+    low = volume["min_ratio"] * float(history.quantile(0.05))
+    high = volume["max_ratio"] * float(history.quantile(0.95))
+    yield Batch(
+        f"{name} (rows per day)",
+        recent.assign(day=recent["day"].astype(str)),
+        [
+            gxe.ExpectColumnValuesToBeBetween(
+                column="rows_per_day",
+                min_value=low,
+                max_value=high,
+                meta={"severity": volume["severity"]},
+            )
+        ],
+    )
