@@ -11,6 +11,7 @@ PII columns (``meta.pii``) are never read, so they never reach a Data Docs page.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,10 +82,56 @@ def run_raw_gate(
                         )
                     )
                 continue
+            problem = file_problem(path)
+            if problem:
+                result.findings.append(Finding(path.name, "readable_file", None, CRITICAL, problem))
+                continue
             config = settings["tables"].get(name, {})
             batches = table_batches(con, path, table, config, settings, as_of)
-            runner.validate("raw", batches, result)
+            try:
+                runner.validate("raw", batches, result)
+            except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
+                message = " ".join(str(error).split())[:300]
+                result.findings.append(
+                    Finding(path.name, "readable_file", None, CRITICAL, f"unreadable: {message}")
+                )
     return result
+
+
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def file_problem(path: Path) -> str | None:
+    """What makes a file unusable before reading it: empty, or a CSV cut off (no final line
+    break, or a last line with fewer fields than the header, which DuckDB would read as a file
+    of one column)."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if path.suffix != ".csv":
+        return None
+    with path.open("rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+        handle.seek(max(0, size - 65536))
+        tail_bytes = handle.read()
+    if not tail_bytes.endswith(b"\n"):
+        return (
+            "truncated: the file does not end with a line break, so the export was probably cut "
+            "off mid-line (if it is complete, end it with a line break)"
+        )
+    tail = tail_bytes.decode("utf-8", errors="replace").splitlines()
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    if last == header:
+        return None  # a header without rows: judged by the row count
+    delimiter = max(CSV_DELIMITERS, key=header.count)
+    fields = lambda line: next(csv.reader([line], delimiter=delimiter))  # noqa: E731
+    expected, found = len(fields(header)), len(fields(last))
+    if found < expected:
+        return (
+            f"truncated: the last line has {found} of the header's {expected} fields "
+            f"({last[:60]!r}); the export was cut off"
+        )
+    return None
 
 
 def table_batches(
@@ -123,6 +170,10 @@ def table_batches(
                 f"max(try_cast(try_cast({quote(found[column])} as timestamp) as date))"
                 f" as {quote('latest_' + column)}"
             )
+    if path.suffix == ".csv" and columns:
+        # Concatenated exports repeat the header inside the file.
+        same_as_header = " and ".join(f"{quote(found[c])} = '{found[c]}'" for c in columns)
+        facts_sql.append(f"count(*) filter (where {same_as_header}) as repeated_header_rows")
     facts = con.execute(f"select {', '.join(facts_sql)} from {reader}").df()
     table_expectations: list[Any] = []
     missing = [c for c in required if c not in found]
@@ -137,6 +188,19 @@ def table_batches(
             ],
         )
         return
+    if table.get("meta", {}).get("required"):
+        table_expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="row_count", min_value=1, meta={"severity": CRITICAL}
+            )
+        )
+    if path.suffix == ".csv" and "repeated_header_rows" in facts:
+        repeated = settings["repeated_header_rows"]
+        table_expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="repeated_header_rows", max_value=0, meta={"severity": repeated["severity"]}
+            )
+        )
     unique = config.get("min_unique_key_rate")
     if unique and "unique_key_rate" in facts:
         table_expectations.append(
@@ -151,7 +215,7 @@ def table_batches(
     reference = max(as_of or dt.date.today(), dt.date.today())
     limit = reference + dt.timedelta(days=settings["future_tolerance_days"])
     for column in timestamps:
-        if f"latest_{column}" in facts:
+        if f"latest_{column}" in facts and facts[f"latest_{column}"].notna().all():
             table_expectations.append(
                 gxe.ExpectColumnMaxToBeBetween(
                     column=f"latest_{column}",
