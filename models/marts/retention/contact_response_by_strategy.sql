@@ -9,23 +9,61 @@ contacts as (
 
 ),
 
-counted as (
+cells as (
 
     select
-        coalesce(strategy, 'all') as strategy,
-        coalesce(value_tier_at_contact, 'all') as value_tier_at_contact,
-        coalesce(channel, 'all') as channel,
+        strategy,
+        value_tier_at_contact,
+        channel,
         sum(case when is_sent then 1 else 0 end) as sent_contacts,
         sum(case when responded then 1 else 0 end) as responses,
         sum(case when is_sent and converted then 1 else 0 end) as sent_conversions,
         sum(case when is_holdout then 1 else 0 end) as holdout_contacts,
         sum(case when is_holdout and converted then 1 else 0 end) as holdout_conversions
     from contacts
-    group by grouping sets (
-        (strategy, value_tier_at_contact, channel),
-        (strategy),
-        ()
-    )
+    group by strategy, value_tier_at_contact, channel
+
+),
+
+per_strategy as (
+
+    select
+        strategy,
+        'all' as value_tier_at_contact,
+        'all' as channel,
+        sum(sent_contacts) as sent_contacts,
+        sum(responses) as responses,
+        sum(sent_conversions) as sent_conversions,
+        sum(holdout_contacts) as holdout_contacts,
+        sum(holdout_conversions) as holdout_conversions
+    from cells
+    group by strategy
+
+),
+
+overall as (
+
+    select
+        'all' as strategy,
+        'all' as value_tier_at_contact,
+        'all' as channel,
+        sum(sent_contacts) as sent_contacts,
+        sum(responses) as responses,
+        sum(sent_conversions) as sent_conversions,
+        sum(holdout_contacts) as holdout_contacts,
+        sum(holdout_conversions) as holdout_conversions
+    from cells
+    having count(*) > 0
+
+),
+
+counted as (
+
+    select * from cells
+    union all
+    select * from per_strategy
+    union all
+    select * from overall
 
 ),
 

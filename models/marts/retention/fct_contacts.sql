@@ -31,13 +31,13 @@ final as (
         dated.customer_id,
         dated.sent_at,
         dated.sent_date,
+        dated.is_holdout,
+        dated.responded,
+        dated.converted,
         coalesce(dated.channel, 'unknown') as channel,
         coalesce(dated.strategy, 'unknown') as strategy,
         coalesce(tier_months.value_tier, 'No tier') as value_tier_at_contact,
-        dated.is_holdout,
-        not dated.is_holdout as is_sent,
-        dated.responded,
-        dated.converted
+        not dated.is_holdout as is_sent
     from dated
     left join tier_months
         on
