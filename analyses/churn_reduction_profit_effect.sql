@@ -105,10 +105,10 @@ final as (
         retained_customers,
         active_customers,
         annual_retention_rate,
-        1 - annual_retention_rate as annual_churn_rate,
         improved_retention_rate,
         margin_per_retained_customer,
         discount_rate,
+        1 - annual_retention_rate as annual_churn_rate,
         active_customers * margin_per_retained_customer * annual_retention_rate
         / (1 + discount_rate - annual_retention_rate) as base_future_profit,
         active_customers * margin_per_retained_customer * improved_retention_rate
