@@ -85,7 +85,7 @@ def lp_bound(values: FloatArray, costs: IntArray, budget: int) -> float:
     return bound
 
 
-DP_MAX_CELLS = 50_000_000  # items x budget units of the dynamic programme (one byte each)
+DP_MAX_CELLS = 1_000_000_000  # items x budget units of the dynamic programme (one bit each)
 
 
 def reduce_by_reduced_costs(
@@ -114,22 +114,25 @@ def reduce_by_reduced_costs(
 
 def knapsack_dp(values: FloatArray, costs: IntArray, budget: int) -> BoolArray:
     """Exact 0/1 knapsack by dynamic programming over the budget (costs and budget integers,
-    divided by their greatest common divisor first)."""
+    divided by their greatest common divisor first). Memory: one bit per item and budget unit."""
     unit = int(np.gcd.reduce(np.append(costs, budget))) or 1
     units, capacity = costs // unit, budget // unit
     best = np.zeros(capacity + 1)  # best[b]: the most value within b units
-    took = np.zeros((len(values), capacity + 1), dtype=bool)
+    took = np.zeros((len(values), (capacity + 8) // 8), dtype=np.uint8)  # packed: item i improved b
+    row = np.zeros(capacity + 1, dtype=bool)
     for i, (value, size) in enumerate(zip(values, units, strict=True)):
         if size > capacity:
             continue
         candidate = best[: capacity + 1 - size] + value
         better = candidate > best[size:]
-        took[i, size:] = better
+        row[:size] = False
+        row[size:] = better
+        took[i] = np.packbits(row)
         best[size:] = np.where(better, candidate, best[size:])
     selected = np.zeros(len(values), dtype=bool)
     left = capacity
     for i in range(len(values) - 1, -1, -1):
-        if took[i, left]:
+        if (took[i, left >> 3] >> (7 - (left & 7))) & 1:
             selected[i] = True
             left -= units[i]
     return selected
@@ -186,15 +189,20 @@ def plan_contacts(values: Any, costs: Any, budget: int, *, time_limit: float = 6
         selected[items[chosen]] = True
         return done("exact_dp")
 
+    if left < 0:  # cannot happen with exact arithmetic; then solve the whole problem
+        fixed_in[:], core, left = False, np.arange(len(items)), budget
+    # The core is too large for the table: HiGHS branch and bound on it.
     result = milp(
-        c=-v,
-        integrality=np.ones(len(items)),
+        c=-v[core],
+        integrality=np.ones(len(core)),
         bounds=Bounds(0, 1),
-        constraints=LinearConstraint(c.astype(float)[np.newaxis, :], -np.inf, budget),
+        constraints=LinearConstraint(c[core].astype(float)[np.newaxis, :], -np.inf, left),
         options={"time_limit": float(time_limit), "mip_rel_gap": 0.0, "presolve": True},
     )
+    fixed_value = float(v[fixed_in].sum())
     if result.status == 0:
-        chosen = result.x > 0.5
+        chosen = fixed_in.copy()
+        chosen[core[result.x > 0.5]] = True
         if c[chosen].sum() > budget:  # never seen; a guard against a tolerance slip
             raise RuntimeError("the MILP solution exceeds the budget")
         selected[items[chosen]] = True
@@ -204,15 +212,13 @@ def plan_contacts(values: Any, costs: Any, budget: int, *, time_limit: float = 6
     bound = upper
     dual = getattr(result, "mip_dual_bound", None)
     if dual is not None and math.isfinite(dual):
-        bound = min(bound, -float(dual))
-    incumbent = result.x > 0.5 if result.x is not None else None
-    if (
-        incumbent is not None
-        and c[incumbent].sum() <= budget
-        and v[incumbent].sum() >= v[greedy].sum()
-    ):
-        selected[items[incumbent]] = True
-        return done("milp_time_limit", base + bound)
+        bound = min(bound, fixed_value - float(dual))
+    if result.x is not None:
+        incumbent = fixed_in.copy()
+        incumbent[core[result.x > 0.5]] = True
+        if c[incumbent].sum() <= budget and v[incumbent].sum() >= v[greedy].sum():
+            selected[items[incumbent]] = True
+            return done("milp_time_limit", base + bound)
     selected[items[greedy]] = True
     return done("greedy_fallback", base + bound)
 
