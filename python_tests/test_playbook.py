@@ -183,3 +183,21 @@ def test_brute_force_helper_is_right_on_a_hand_case():
         if sum(costs[list(s)]) <= 4
     )
     assert brute_force(values, costs, 4) == best == 5.0
+
+
+def test_an_empty_plan_keeps_its_column_types():
+    """No candidate (all not to be contacted): an empty frame whose text columns stay text, so
+    the SQL marts on top keep their contracts."""
+    actions = pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "is_do_not_contact": [True],
+            "priority_score": [5.0],
+            "contact_cost": [1.0],
+        }
+    )
+    out = contact_plan(None, actions, budget=100, time_limit=5)
+    assert len(out) == 0
+    assert str(out["customer_id"].dtype) == "string"
+    assert str(out["plan_method"].dtype) == "string"
+    assert out["is_selected"].dtype == bool

@@ -223,13 +223,13 @@ def plan_contacts(values: Any, costs: Any, budget: int, *, time_limit: float = 6
     return done("greedy_fallback", base + bound)
 
 
-PLAN_COLUMNS = {
-    "customer_id": "object",
+PLAN_COLUMNS = {  # string dtypes: an empty plan still reaches the engine as text columns
+    "customer_id": "string",
     "is_selected": "bool",
     "priority_score": "float64",
     "contact_cost": "float64",
     "contact_budget": "float64",
-    "plan_method": "object",
+    "plan_method": "string",
     "plan_expected_return": "float64",
     "plan_upper_bound": "float64",
     "optimality_gap": "float64",

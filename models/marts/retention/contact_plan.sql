@@ -17,7 +17,7 @@ actions as (
 selected as (
 
     select
-        plan.customer_id,
+        actions.customer_id,
         actions.primary_strategy,
         actions.strategy_combination,
         actions.reason_text,
@@ -32,7 +32,7 @@ selected as (
         actions.expected_return_on_cost
     from plan
     inner join actions
-        on plan.customer_id = actions.customer_id
+        on cast(plan.customer_id as {{ dbt.type_string() }}) = actions.customer_id
     where plan.is_selected
 
 ),

@@ -25,35 +25,30 @@ cells as (
 
 ),
 
-per_strategy as (
+roll_up_levels as (
 
-    select
-        strategy,
-        'all' as value_tier_at_contact,
-        'all' as channel,
-        sum(sent_contacts) as sent_contacts,
-        sum(responses) as responses,
-        sum(sent_conversions) as sent_conversions,
-        sum(holdout_contacts) as holdout_contacts,
-        sum(holdout_conversions) as holdout_conversions
-    from cells
-    group by strategy
+    select 'strategy' as roll_up_level
+    union all
+    select 'total' as roll_up_level
 
 ),
 
-overall as (
+rolled_up as (
 
+    -- One row per strategy (every tier and channel) and one for all contacts.
     select
-        'all' as strategy,
+        case when roll_up_levels.roll_up_level = 'strategy' then cells.strategy else 'all' end
+            as strategy,
         'all' as value_tier_at_contact,
         'all' as channel,
-        sum(sent_contacts) as sent_contacts,
-        sum(responses) as responses,
-        sum(sent_conversions) as sent_conversions,
-        sum(holdout_contacts) as holdout_contacts,
-        sum(holdout_conversions) as holdout_conversions
+        sum(cells.sent_contacts) as sent_contacts,
+        sum(cells.responses) as responses,
+        sum(cells.sent_conversions) as sent_conversions,
+        sum(cells.holdout_contacts) as holdout_contacts,
+        sum(cells.holdout_conversions) as holdout_conversions
     from cells
-    having count(*) > 0
+    cross join roll_up_levels
+    group by case when roll_up_levels.roll_up_level = 'strategy' then cells.strategy else 'all' end
 
 ),
 
@@ -61,9 +56,7 @@ counted as (
 
     select * from cells
     union all
-    select * from per_strategy
-    union all
-    select * from overall
+    select * from rolled_up
 
 ),
 
