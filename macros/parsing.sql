@@ -71,3 +71,8 @@
 {% macro default__cvm_type_double() -%}
     double
 {%- endmacro %}
+
+{% macro cvm_parse_boolean(column) -%}
+    {#- true / false (also 1 / 0, t / f, yes / no: whatever the engine's boolean cast reads). -#}
+    {{ dbt.safe_cast('lower(' ~ cvm_clean_text(column) ~ ')', dbt.type_boolean()) }}
+{%- endmacro %}

@@ -28,7 +28,15 @@ from scipy import optimize, special, stats
 from cvm import generate as gen
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "scripts"
-TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys")
+TABLES = (
+    "customers",
+    "orders",
+    "order_items",
+    "products",
+    "complaints",
+    "surveys",
+    "contacts",
+)
 END_DATE = "2026-06-30"
 LAST_SECOND = "2026-06-30 23:59:59"
 WINDOW_END = "2026-07-01 00:00:00"  # T runs to the end of END_DATE
@@ -73,6 +81,13 @@ EXPECTED_REASONS = {
         "unparseable_date",
         "future_date",
         "out_of_range",
+    },
+    "contacts": {
+        "null_key",
+        "duplicate_key",
+        "unknown_customer",
+        "unparseable_date",
+        "future_date",
     },
 }
 
@@ -219,6 +234,13 @@ DEFECTS: dict[str, dict[str, str]] = {
         )
         + ")",
     },
+    "contacts": {
+        "null_key": _null("contact_id"),
+        "duplicate_key": _dup("contact_id"),
+        "unknown_customer": _unknown("customer_id", "customers", "customer_id"),
+        "unparseable_date": _unparseable("sent_at", "timestamp"),
+        "future_date": _future("sent_at", "timestamp"),
+    },
 }
 
 
@@ -249,7 +271,7 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     assert len(files) == 2 * len(TABLES) + 1
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    for name in ("customers", "orders", "order_items", "complaints", "surveys", "products"):
+    for name in TABLES:
         a = pq.read_table(tmp_path / "a" / f"{name}.parquet")
         c = pq.read_table(tmp_path / "c" / f"{name}.parquet")
         assert not a.equals(c), name
@@ -309,6 +331,7 @@ def test_keys_are_unique_and_references_resolve(con):
         ("products", "product_id"),
         ("complaints", "complaint_id"),
         ("surveys", "response_id"),
+        ("contacts", "contact_id"),
     ]:
         assert scalar(con, f"select count(*) - count(distinct {key}) from {name}") == 0, name
     assert scalar(con, "select count(*) - count(distinct email) from customers") == 0
@@ -321,6 +344,8 @@ def test_keys_are_unique_and_references_resolve(con):
         "complaints.customer_id": "select count(*) from complaints "
         "anti join customers using (customer_id)",
         "surveys.customer_id": "select count(*) from surveys "
+        "anti join customers using (customer_id)",
+        "contacts.customer_id": "select count(*) from contacts "
         "anti join customers using (customer_id)",
         # a complaint's order belongs to the complaining customer
         "complaints.order_id": "select count(*) from complaints c where c.order_id is not null "
@@ -394,6 +419,10 @@ def test_timestamps_lie_between_signup_and_end_date(con):
         f"or resolved_at < opened_at or resolved_at > {window}",
         "surveys": "select count(*) from surveys join customers using (customer_id) "
         f"where responded_at < signup_date or responded_at > {window}",
+        # contacts: within the last year, never before the customer's first order
+        "contacts": "select count(*) from contacts c where sent_at > "
+        f"{window} or sent_at < {window} - interval 365 day or sent_at < "
+        "(select min(ordered_at) from orders o where o.customer_id = c.customer_id)",
     }
     for what, sql in checks.items():
         assert scalar(con, sql) == 0, what
@@ -534,6 +563,7 @@ def test_nothing_refers_to_an_injected_row(bad):
         ("orders", "customer_id", fresh_ids("customers", "customer_id")),
         ("complaints", "customer_id", fresh_ids("customers", "customer_id")),
         ("surveys", "customer_id", fresh_ids("customers", "customer_id")),
+        ("contacts", "customer_id", fresh_ids("customers", "customer_id")),
         ("order_items", "order_id", fresh_ids("orders", "order_id")),
         ("complaints", "order_id", fresh_ids("orders", "order_id")),
         ("order_items", "product_id", fresh_ids("products", "product_id")),
@@ -764,3 +794,62 @@ def test_generate_rejects_bad_arguments(tmp_path):
         gen.generate(tmp_path, 0)
     with pytest.raises(ValueError, match="format"):
         gen.generate(tmp_path, 10, fmt="xlsx")
+
+
+# ------------------------------------------------------------------------------------------
+# Contacts (retention campaigns)
+# ------------------------------------------------------------------------------------------
+def test_contacts_have_a_random_holdout_that_is_never_sent(con):
+    [(share, holdout_responses, treated_missing)] = con.sql(
+        "select avg(is_holdout::int), "
+        "count(*) filter (where is_holdout and responded is not null), "
+        "count(*) filter (where not is_holdout and responded is null) from contacts"
+    ).fetchall()
+    assert abs(share - gen.HOLDOUT_SHARE) < 0.01
+    assert holdout_responses == 0
+    assert treated_missing == 0
+    # Random: the holdout buys as often as the treated would have without the campaign, i.e.
+    # the treated convert more (by the strategies' persuasion), never less.
+    [(treated, holdout)] = con.sql(
+        "select avg(converted::int) filter (where not is_holdout), "
+        "avg(converted::int) filter (where is_holdout) from contacts"
+    ).fetchall()
+    assert treated > holdout + 0.02
+
+
+def test_contacts_respond_more_on_their_favourite_channel_and_by_strategy(con):
+    # A customer's most used channel is (mostly) the favourite, where they respond more.
+    [(on_top, elsewhere)] = con.sql(
+        "with used as (select customer_id, channel, count(*) as n from contacts group by all), "
+        "usage as (select *, row_number() over (partition by customer_id order by n desc, channel) "
+        "as k from used) "
+        "select avg(responded::int) filter (where u.k = 1), avg(responded::int) filter "
+        "(where u.k > 1) from contacts c join usage u using (customer_id, channel) "
+        "where not is_holdout"
+    ).fetchall()
+    assert on_top > elsewhere
+    rates = dict(
+        con.sql(
+            "select strategy, avg(responded::int) from contacts where not is_holdout group by 1"
+        ).fetchall()
+    )
+    assert set(rates) == set(gen.CONTACT_STRATEGIES)
+    assert rates["reward_recognition"] > rates["needs_migration"]
+
+
+def test_contacts_leave_the_other_files_as_they_were(tmp_path, monkeypatch):
+    """Contacts draw from streams of their own: without them the other files are unchanged."""
+    with_contacts = tmp_path / "with"
+    gen.generate(with_contacts, customers=600, seed=5, chunk_size=250, inject_bad_rows=True)
+
+    def no_contacts(rng, ctx, lam, first_id):
+        return gen.SCHEMAS["contacts"].empty_table()
+
+    monkeypatch.setattr(gen, "make_contacts", no_contacts)
+    without = tmp_path / "without"
+    gen.generate(without, customers=600, seed=5, chunk_size=250, inject_bad_rows=True)
+    for name in gen.TABLES:
+        if name != "contacts":
+            assert (with_contacts / f"{name}.parquet").read_bytes() == (
+                without / f"{name}.parquet"
+            ).read_bytes(), name

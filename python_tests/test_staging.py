@@ -10,11 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cvm.generate import TABLES
 from dbt_project import dbt_build, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
-RAW_TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys")
+RAW_TABLES = TABLES  # every file of the raw contract, as the generator writes them
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

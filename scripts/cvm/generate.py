@@ -36,6 +36,16 @@ Processes (all vectorised with numpy; customers are simulated in chunks to bound
 * Complaints are much more likely for customers who drop out in the window (around their last
   orders) than for customers still active; surveys are answered by about a fifth of customers,
   and churners give lower NPS and CSAT. Neither is ever after the end of ``end-date``.
+* Contacts (retention campaigns) reach ``CONTACT_PROB_BUYER`` of the buyers, 1 + Poisson(1)
+  times each, uniformly over the last ``CONTACT_HISTORY_DAYS`` days (never before the first
+  order). Every customer has a favourite channel that most of their contacts use; a random
+  ``HOLDOUT_SHARE`` of contacts is a holdout (selected, deliberately not sent: ``responded`` is
+  empty). Responses depend on the strategy and on whether the channel is the favourite;
+  ``converted`` (a purchase within ``ATTRIBUTION_DAYS``) is the customer's own chance to buy
+  in that time (1 - exp(-30 lambda) while alive) for everyone, plus, for treated contacts that
+  responded, a strategy-specific conversion. The conversions that contacts add are not fed back
+  into the orders. Contacts use a random stream of their own (a seventh stream per chunk and
+  their own bad-row stream), so the other files are byte-identical to a run without them.
 
 Raw file contract
 -----------------
@@ -45,7 +55,8 @@ order_items(order_item_id, order_id, product_id, quantity, unit_price, discount_
 products(product_id, product_name, category, list_price, unit_cost),
 complaints(complaint_id, customer_id, order_id, opened_at, resolved_at, category, severity,
 compensation_amount), surveys(response_id, customer_id, responded_at, nps_score, csat_score,
-share_of_wallet_pct). Timestamps are naive, second precision; money has 2 decimals.
+share_of_wallet_pct), contacts(contact_id, customer_id, sent_at, channel, strategy, is_holdout,
+responded, converted). Timestamps are naive, second precision; money has 2 decimals.
 
 Reproducibility: ``np.random.SeedSequence(seed).spawn`` gives independent streams to the product
 catalogue, the bad rows and each chunk (and, inside a chunk, to each component), so the same
@@ -80,7 +91,7 @@ from tqdm import tqdm
 
 GENERATOR_VERSION = "1.0.0"
 MANIFEST_NAME = "generator_manifest.json"
-TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys")
+TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys", "contacts")
 FORMATS = ("parquet", "csv")
 DAY_S = 86_400
 EPOCH = date(1970, 1, 1)
@@ -199,6 +210,32 @@ COMPLAINT_PROB_NO_ORDER = 0.01
 COMPLAINT_NO_ORDER_REF_PROB = 0.15
 SURVEY_PROB_BUYER = 0.22
 SURVEY_PROB_NO_ORDER = 0.05
+# Retention contacts: who is contacted, how often, when, through which channel, with which
+# strategy (the playbook's names), and how they react.
+CONTACT_PROB_BUYER = 0.4
+CONTACTS_EXTRA_MEAN = 1.0  # contacts per contacted customer = 1 + Poisson(1)
+CONTACT_HISTORY_DAYS = 365
+HOLDOUT_SHARE = 0.1
+ATTRIBUTION_DAYS = 30
+CONTACT_CHANNELS = ("email", "sms", "phone", "direct_mail")
+CONTACT_CHANNEL_PROBS = (0.55, 0.20, 0.10, 0.15)
+FAVOURITE_CHANNEL_PROB = 0.7  # share of a customer's contacts on their favourite channel
+# Response probability multiplier on the favourite channel and on any other.
+RESPONSE_FACTOR_FAVOURITE = 1.5
+RESPONSE_FACTOR_OTHER = 0.5
+CONTACT_STRATEGIES = (
+    "cross_sell",
+    "up_sell",
+    "down_sell",
+    "usage_stimulation",
+    "customer_education",
+    "save_win_back",
+    "reward_recognition",
+    "needs_migration",
+)
+CONTACT_STRATEGY_PROBS = (0.22, 0.12, 0.06, 0.16, 0.12, 0.12, 0.12, 0.08)
+RESPONSE_PROB_BY_STRATEGY = np.array([0.12, 0.08, 0.10, 0.14, 0.18, 0.09, 0.25, 0.07])
+CONVERSION_GIVEN_RESPONSE_BY_STRATEGY = np.array([0.45, 0.40, 0.50, 0.35, 0.20, 0.30, 0.30, 0.25])
 
 # Bad rows: file -> reason codes (the staging layer's codes).
 BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
@@ -229,6 +266,13 @@ BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
         "future_date",
         "out_of_range",
     ),
+    "contacts": (
+        "null_key",
+        "duplicate_key",
+        "unknown_customer",
+        "unparseable_date",
+        "future_date",
+    ),
 }
 UNKNOWN_ID_BASE = 1_000_000_000_000  # references to ids that no row has
 FUTURE_YEARS = 50
@@ -243,12 +287,14 @@ KEY_COLUMNS = {
     "products": "product_id",
     "complaints": "complaint_id",
     "surveys": "response_id",
+    "contacts": "contact_id",
 }
 DATE_COLUMNS = {
     "customers": "signup_date",
     "orders": "ordered_at",
     "complaints": "opened_at",
     "surveys": "responded_at",
+    "contacts": "sent_at",
 }
 TS = pa.timestamp("s")
 SCHEMAS: dict[str, pa.Schema] = {
@@ -310,6 +356,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("nps_score", pa.int32()),
             ("csat_score", pa.int32()),
             ("share_of_wallet_pct", pa.int32()),
+        ]
+    ),
+    "contacts": pa.schema(
+        [
+            ("contact_id", pa.int64()),
+            ("customer_id", pa.int64()),
+            ("sent_at", TS),
+            ("channel", pa.string()),
+            ("strategy", pa.string()),
+            ("is_holdout", pa.bool_()),
+            ("responded", pa.bool_()),
+            ("converted", pa.bool_()),
         ]
     ),
 }
@@ -728,6 +786,50 @@ def make_surveys(rng: np.random.Generator, ctx: ChunkContext, first_id: int) -> 
     )
 
 
+def make_contacts(
+    rng: np.random.Generator, ctx: ChunkContext, lam: FloatArray, first_id: int
+) -> pa.Table:
+    """Retention contacts of buyers in the last CONTACT_HISTORY_DAYS, with a random holdout."""
+    pur = ctx.purchases
+    n = len(ctx.customer_id)
+    favourite = _choice(rng, CONTACT_CHANNEL_PROBS, n)
+    first_row = np.where(pur.ordering, ctx.order_start, -1)
+    first_s = np.where(pur.ordering, _gather(pur.order_s, first_row), ctx.end_s)
+    last_s = _gather(pur.order_s, np.where(pur.ordering, first_row + pur.n_orders - 1, -1))
+    start_s = np.maximum(first_s, ctx.end_s - CONTACT_HISTORY_DAYS * DAY_S)
+    contacted = pur.ordering & (start_s < ctx.end_s) & (rng.random(n) < CONTACT_PROB_BUYER)
+    count = np.where(contacted, 1 + rng.poisson(CONTACTS_EXTRA_MEAN, n), 0)
+    cust = np.repeat(np.arange(n), count)
+    m = len(cust)
+    sent = start_s[cust] + (rng.random(m) * (ctx.end_s - start_s[cust])).astype(np.int64)
+    on_favourite = rng.random(m) < FAVOURITE_CHANNEL_PROB
+    channel = np.where(on_favourite, favourite[cust], _choice(rng, CONTACT_CHANNEL_PROBS, m))
+    strategy = _choice(rng, CONTACT_STRATEGY_PROBS, m)
+    holdout = rng.random(m) < HOLDOUT_SHARE
+    factor = np.where(channel == favourite[cust], RESPONSE_FACTOR_FAVOURITE, RESPONSE_FACTOR_OTHER)
+    responded = ~holdout & (rng.random(m) < RESPONSE_PROB_BY_STRATEGY[strategy] * factor)
+    # Dropouts leave right after their last purchase: no organic purchase after that.
+    alive = ~pur.died[cust] | (sent < last_s[cust])
+    organic = alive & (rng.random(m) < -np.expm1(-lam[cust] * ATTRIBUTION_DAYS))
+    persuaded = responded & (rng.random(m) < CONVERSION_GIVEN_RESPONSE_BY_STRATEGY[strategy])
+    converted = organic | persuaded
+
+    sel = np.lexsort((sent, cust))
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.arange(first_id, first_id + m, dtype=np.int64)),
+            pa.array(ctx.customer_id[cust[sel]]),
+            _timestamps(sent[sel]),
+            _labels(CONTACT_CHANNELS, channel[sel]),
+            _labels(CONTACT_STRATEGIES, strategy[sel]),
+            pa.array(holdout[sel]),
+            pa.array(responded[sel], mask=holdout[sel]),
+            pa.array(converted[sel]),
+        ],
+        schema=SCHEMAS["contacts"],
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # One chunk of customers
 # --------------------------------------------------------------------------------------------
@@ -740,6 +842,7 @@ class IdStart:
     order_item: int = 1
     complaint: int = 1
     response: int = 1
+    contact: int = 1
 
 
 @dataclass(frozen=True)
@@ -822,9 +925,10 @@ def simulate_chunk(
     gg: GammaGammaParams = DEFAULT_GAMMA_GAMMA,
 ) -> ChunkResult:
     """Simulate ``n`` customers (ids from ``ids.customer``) and everything they do."""
-    # One stream per component: changing one component does not shift the draws of the others.
-    rng_lat, rng_cust, rng_pur, rng_line, rng_comp, rng_surv = (
-        np.random.default_rng(s) for s in seed_seq.spawn(6)
+    # One stream per component: changing one component does not shift the draws of the others
+    # (contacts, added later, took a seventh: the first six children are the same).
+    rng_lat, rng_cust, rng_pur, rng_line, rng_comp, rng_surv, rng_contact = (
+        np.random.default_rng(s) for s in seed_seq.spawn(7)
     )
     latents = draw_latents(rng_lat, n, bg, gg)
     customer_id = np.arange(ids.customer, ids.customer + n, dtype=np.int64)
@@ -859,12 +963,14 @@ def simulate_chunk(
     )
     complaints = make_complaints(rng_comp, ctx, ids.complaint)
     surveys = make_surveys(rng_surv, ctx, ids.response)
+    contacts = make_contacts(rng_contact, ctx, latents.lam, ids.contact)
     next_ids = IdStart(
         customer=ids.customer + n,
         order=ids.order + n_ord,
         order_item=ids.order_item + n_lines,
         complaint=ids.complaint + complaints.num_rows,
         response=ids.response + surveys.num_rows,
+        contact=ids.contact + contacts.num_rows,
     )
     tables = {
         "customers": customers,
@@ -872,6 +978,7 @@ def simulate_chunk(
         "order_items": order_items,
         "complaints": complaints,
         "surveys": surveys,
+        "contacts": contacts,
     }
     return ChunkResult(tables, latents, pur, next_ids)
 
@@ -1046,7 +1153,7 @@ def _pool_sample(rng: np.random.Generator, table: pa.Table, rate: float) -> pa.T
 
 
 def _bad_row_tables(
-    rng: np.random.Generator,
+    rngs: dict[str, np.random.Generator],
     pools: dict[str, list[pa.Table]],
     schemas: dict[str, pa.Schema],
     clean: dict[str, int],
@@ -1063,13 +1170,14 @@ def _bad_row_tables(
         "products": N_PRODUCTS + 1,
         "complaints": next_ids.complaint,
         "surveys": next_ids.response,
+        "contacts": next_ids.contact,
     }
     unknown = _IdCounter(UNKNOWN_ID_BASE)  # shared, so every unknown reference is distinct
     tables = {}
     for name in TABLES:
         pool = pa.concat_tables(pools[name]) if pools[name] else schemas[name].empty_table()
         tables[name] = make_bad_rows(
-            rng,
+            rngs[name],
             name,
             pool,
             clean[name],
@@ -1115,10 +1223,18 @@ def _chunk_sizes(n: int, chunk_size: int) -> Iterator[int]:
 
 def _seed_streams(
     seed: int, n_chunks: int
-) -> tuple[np.random.SeedSequence, np.random.SeedSequence, list[np.random.SeedSequence]]:
-    """Independent streams for the catalogue, the bad rows and each chunk of customers."""
-    catalogue_ss, bad_ss, *chunk_ss = np.random.SeedSequence(seed).spawn(2 + n_chunks)
-    return catalogue_ss, bad_ss, chunk_ss
+) -> tuple[
+    np.random.SeedSequence,
+    np.random.SeedSequence,
+    list[np.random.SeedSequence],
+    np.random.SeedSequence,
+]:
+    """Independent streams for the catalogue, the bad rows, each chunk of customers and the
+    contacts' bad rows (spawned last, so the others are what they were before contacts)."""
+    catalogue_ss, bad_ss, *chunk_ss, contacts_bad_ss = np.random.SeedSequence(seed).spawn(
+        3 + n_chunks
+    )
+    return catalogue_ss, bad_ss, chunk_ss, contacts_bad_ss
 
 
 def simulate_customers(
@@ -1131,7 +1247,7 @@ def simulate_customers(
     gamma_gamma: GammaGammaParams = DEFAULT_GAMMA_GAMMA,
 ) -> ChunkResult:
     """In-memory run with the latents: the same draws as ``generate`` with one chunk."""
-    catalogue_ss, _, (chunk_ss,) = _seed_streams(seed, 1)
+    catalogue_ss, _, (chunk_ss,), _ = _seed_streams(seed, 1)
     return simulate_chunk(
         chunk_ss,
         customers,
@@ -1178,11 +1294,13 @@ def generate(
             (out / f"{name}.{ext}").unlink(missing_ok=True)
 
     sizes = list(_chunk_sizes(customers, chunk_size))
-    catalogue_ss, bad_ss, chunk_ss = _seed_streams(seed, len(sizes))
+    catalogue_ss, bad_ss, chunk_ss, contacts_bad_ss = _seed_streams(seed, len(sizes))
     catalogue = build_catalogue(np.random.default_rng(catalogue_ss))
     prepare: Callable[[pa.Table], pa.Table] = stringify_dates if inject_bad_rows else (lambda t: t)
     schemas = {name: prepare(s.empty_table()).schema for name, s in SCHEMAS.items()}
     rng_bad = np.random.default_rng(bad_ss)
+    # Contacts' bad rows draw from a stream of their own: the other files' stay as they were.
+    rngs_bad = dict.fromkeys(TABLES, rng_bad) | {"contacts": np.random.default_rng(contacts_bad_ss)}
 
     sink = _Sink(out, formats, schemas)
     clean = dict.fromkeys(TABLES, 0)
@@ -1216,12 +1334,12 @@ def generate(
                 sink.write(name, table)
                 clean[name] += table.num_rows
                 if inject_bad_rows and table.num_rows:
-                    pools[name].append(_pool_sample(rng_bad, table, bad_row_rate))
+                    pools[name].append(_pool_sample(rngs_bad[name], table, bad_row_rate))
         bad_rows: dict[str, dict[str, int]] = {}
         injected = dict.fromkeys(TABLES, 0)
         if inject_bad_rows:
             for name, (table, counts) in _bad_row_tables(
-                rng_bad, pools, schemas, clean, ids, rate=bad_row_rate, window=window
+                rngs_bad, pools, schemas, clean, ids, rate=bad_row_rate, window=window
             ).items():
                 sink.write(name, table)  # the last row group: after every clean row
                 bad_rows[name] = {code: n for code, n in counts.items() if n}

@@ -6,6 +6,7 @@
     'products': 'product_id',
     'complaints': 'complaint_id',
     'surveys': 'response_id',
+    'contacts': 'contact_id',
 } -%}
 
 with

@@ -1,0 +1,163 @@
+"""The retention playbook's marts on a real build: one recommendation per customer, a contact
+plan that is optimal within its budget, business-rule tests that fail when the marts break the
+rules, and the churn-reduction analysis against a recount."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import numpy as np
+import pytest
+
+from cvm.playbook import plan_contacts, to_cents
+from dbt_project import query, run_dbt
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_customer_gets_one_recommendation(parquet_build):
+    assert query(
+        parquet_build.warehouse,
+        "select count(*), count(distinct customer_id) from marts.next_best_actions",
+    ) == query(parquet_build.warehouse, "select count(*), count(*) from marts.dim_customers")
+    strategies = {
+        s
+        for (s,) in query(
+            parquet_build.warehouse, "select primary_strategy from marts.next_best_actions"
+        )
+    }
+    # The demo data has customers for most strategies, and some for no action.
+    assert "no_action" in strategies
+    assert len(strategies) >= 5
+
+
+def plan_inputs(warehouse):
+    rows = query(
+        warehouse,
+        "select priority_score, contact_cost from marts.next_best_actions "
+        "where not is_do_not_contact and priority_score > 0",
+    )
+    values = np.array([r[0] for r in rows], dtype=float)
+    costs = to_cents([float(r[1]) for r in rows])
+    return values, costs
+
+
+def test_a_tight_budget_gives_the_optimal_plan(parquet_build, tmp_path):
+    """Rebuild the plan with a budget of 40 (a small share of what the candidates would cost):
+    the plan is exact, within the budget, and worth what the solver finds on the same inputs."""
+    warehouse = tmp_path / parquet_build.warehouse.name
+    shutil.copy(parquet_build.warehouse, warehouse)
+    result = run_dbt(
+        "build",
+        parquet_build.raw_dir,
+        warehouse,
+        tmp_path,
+        "--select",
+        "int_contact_plan_optimised+",
+        "--vars",
+        "{contact_budget: 40}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    [(budget, candidates, spent, expected, method, gap)] = query(
+        warehouse,
+        "select contact_budget, candidate_count, total_contact_cost, expected_net_return, "
+        "plan_method, optimality_gap from marts.contact_plan_summary",
+    )
+    values, costs = plan_inputs(warehouse)
+    assert candidates == len(values)
+    assert costs.sum() > 4_000  # the budget binds
+    assert float(budget) == 40 and float(spent) <= 40
+    assert method == "exact_dp" and gap == 0
+    assert expected == pytest.approx(plan_contacts(values, costs, 4_000).objective, rel=1e-9)
+    [(rows, total)] = query(
+        warehouse, "select count(*), max(cumulative_contact_cost) from marts.contact_plan"
+    )
+    assert rows > 0 and float(total) == float(spent)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "test_name"),
+    [
+        (
+            # A loyal, price-insensitive customer offered a discount-led strategy.
+            "update marts.next_best_actions set companion_strategy_1 = 'usage_stimulation' "
+            "where customer_id = (select min(customer_id) from marts.next_best_actions "
+            "where is_loyal_price_insensitive)",
+            "assert_no_discount_led_strategy_for_loyal_customers",
+        ),
+        (
+            # A customer with an open complaint in the contact plan.
+            "insert into marts.contact_plan (customer_id, contact_rank, primary_strategy) "
+            "select customer_id, 0, 'cross_sell' from marts.next_best_actions "
+            "where is_do_not_contact limit 1",
+            "assert_contact_plan_contacts_only_contactable_customers",
+        ),
+    ],
+)
+def test_business_rule_tests_fail_when_the_marts_break_them(
+    parquet_build, tmp_path, tamper, test_name
+):
+    tampered = tmp_path / parquet_build.warehouse.name
+    shutil.copy(parquet_build.warehouse, tampered)
+    with duckdb.connect(str(tampered)) as con:
+        con.execute(tamper)
+    result = run_dbt("test", parquet_build.raw_dir, tampered, tmp_path, "--select", test_name)
+    assert result.returncode != 0
+    assert f"FAIL 1 {test_name}" in result.stdout
+
+
+def test_contact_measurement_reconciles_with_the_contacts(parquet_build):
+    [(sent, held_out, responses)] = query(
+        parquet_build.warehouse,
+        "select count(*) filter (where not is_holdout), count(*) filter (where is_holdout), "
+        "count(*) filter (where responded) from staging.stg_shop__contacts",
+    )
+    assert sent > 0 and held_out > 0
+    assert query(
+        parquet_build.warehouse,
+        "select sent_contacts, holdout_contacts, responses from marts.contact_response_by_strategy "
+        "where strategy = 'all'",
+    ) == [(sent, held_out, responses)]
+    [(cells,)] = query(
+        parquet_build.warehouse,
+        "select sum(sent_contacts) from marts.contact_response_by_strategy "
+        "where strategy != 'all' and channel != 'all'",
+    )
+    assert cells == sent
+
+
+def test_churn_reduction_analysis_matches_a_recount(parquet_build, tmp_path):
+    result = run_dbt(
+        "compile",
+        parquet_build.raw_dir,
+        parquet_build.warehouse,
+        tmp_path,
+        "--select",
+        "churn_reduction_profit_effect",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    compiled = next((tmp_path / "target" / "compiled").rglob("churn_reduction_profit_effect.sql"))
+    with duckdb.connect(str(parquet_build.warehouse), read_only=True) as con:
+        [row] = con.execute(compiled.read_text()).fetchall()
+        names = [d[0] for d in con.description]
+        analysis = dict(zip(names, row, strict=True))
+        # Recount retention with dates instead of the analysis's flags.
+        [(prior, retained)] = con.execute(
+            "with b as (select customer_id, min(order_date) filter (where order_date > "
+            "(select max(as_of_date) from marts.customer_value) - 365) as last_year, "
+            "min(order_date) filter (where order_date <= (select max(as_of_date) "
+            "from marts.customer_value) - 365 and order_date > (select max(as_of_date) "
+            "from marts.customer_value) - 730) as prior_year from marts.fct_orders "
+            "where is_completed group by 1) "
+            "select count(prior_year), count(prior_year) filter (where last_year is not null) "
+            "from b"
+        ).fetchall()
+    assert (analysis["prior_year_customers"], analysis["retained_customers"]) == (prior, retained)
+    r, d = retained / prior, float(analysis["discount_rate"])
+    r2 = min(r + 0.05, 1)
+    assert analysis["annual_retention_rate"] == pytest.approx(r)
+    assert analysis["next_year_profit_effect_pct"] == pytest.approx(100 * 0.05 / r)
+    expected = 100 * ((r2 / (1 + d - r2)) / (r / (1 + d - r)) - 1)
+    assert analysis["lifetime_profit_effect_pct"] == pytest.approx(expected)
+    assert 0 < analysis["lifetime_profit_effect_pct"] < 200
