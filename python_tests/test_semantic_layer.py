@@ -140,6 +140,45 @@ EXPECTED_SQL = {
             sum(cohort_customers)
         from marts.cohort_retention group by all
     """,
+    "playbook_by_strategy": """
+        with
+        recommended as (
+            select primary_strategy, count(*) as recommended_customers
+            from marts.next_best_actions group by all
+        ),
+        planned as (
+            select
+                actions.primary_strategy,
+                count(*) as planned_contacts,
+                sum(plan.contact_cost) as plan_contact_cost,
+                sum(plan.expected_net_return) as plan_expected_return
+            from marts.contact_plan as plan
+            inner join marts.next_best_actions as actions using (customer_id)
+            group by all
+        )
+        select
+            coalesce(recommended.primary_strategy, planned.primary_strategy),
+            recommended.recommended_customers, planned.planned_contacts,
+            planned.plan_contact_cost, planned.plan_expected_return
+        from recommended
+        full join planned
+            on recommended.primary_strategy is not distinct from planned.primary_strategy
+    """,
+    "contact_outcomes_by_strategy": """
+        with rates as (
+            select
+                strategy,
+                count(*) filter (where is_sent) as contacts_sent,
+                count(*) filter (where is_sent and responded)
+                    / nullif(count(*) filter (where is_sent), 0) as response_rate,
+                count(*) filter (where is_sent and converted)
+                    / nullif(count(*) filter (where is_sent), 0) as contacted_conversion_rate,
+                count(*) filter (where is_holdout and converted)
+                    / nullif(count(*) filter (where is_holdout), 0) as holdout_conversion_rate
+            from marts.fct_contacts group by all
+        )
+        select *, contacted_conversion_rate - holdout_conversion_rate from rates
+    """,
 }
 # Group-by columns of each export (the first columns of its SQL above).
 KEYS = {
@@ -150,6 +189,8 @@ KEYS = {
     "customer_base_by_month": 1,
     "share_of_wallet_by_tier": 1,
     "cohort_retention_curve": 1,
+    "playbook_by_strategy": 1,
+    "contact_outcomes_by_strategy": 1,
 }
 
 
