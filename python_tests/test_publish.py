@@ -44,21 +44,21 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
     assert str(before[0]) == PUBLISHED_AS_OF
 
     # Rebuild as of a month later (the data's end) while the reader stays connected and reads.
-    build = subprocess.Popen(
-        ["make", "--no-print-directory", "build"],
-        cwd=PROJECT_DIR,
-        env=env | {"CVM_AS_OF_DATE": PUBLISHED_END_DATE},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    reads = 0
-    while build.poll() is None:
-        assert reader.execute(FINGERPRINT).fetchone() == before
-        reads += 1
-        time.sleep(0.5)
-    output = build.stdout.read()
-    assert build.returncode == 0, output[-3000:]
+    log = tmp_path / "make_build.log"
+    with log.open("w") as output:  # a file, not a pipe: a full pipe would stall the build
+        build = subprocess.Popen(
+            ["make", "--no-print-directory", "build"],
+            cwd=PROJECT_DIR,
+            env=env | {"CVM_AS_OF_DATE": PUBLISHED_END_DATE},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        reads = 0
+        while build.poll() is None:
+            assert reader.execute(FINGERPRINT).fetchone() == before
+            reads += 1
+            time.sleep(0.5)
+    assert build.returncode == 0, log.read_text()[-3000:]
     assert reads > 5  # the reader was really reading during the build
 
     assert reader.execute(FINGERPRINT).fetchone() == before  # old data until it reconnects
