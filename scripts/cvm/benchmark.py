@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cvm import publish, semantic
+from cvm import publish, quality, semantic
 from cvm.build import PROJECT_DIR, run_dbt
 from cvm.generate import generate
+from cvm.quality.mart_gate import run_mart_gate
+from cvm.quality.raw_gate import run_raw_gate
 
 
 def timed(step: Callable[[], object], repeats: int, label: str) -> float:
@@ -70,17 +72,30 @@ def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
             )
             publish.publish(staging, warehouse)
 
+    def run_gates() -> None:
+        # The Great Expectations gates `make build` runs around `dbt build` (Data Docs too).
+        thresholds = quality.load_thresholds()
+        runner = quality.GxRunner(fresh(work / "data_docs"))
+        for gate in (
+            run_raw_gate(raw_dir, None, thresholds, runner),
+            run_mart_gate(warehouse, thresholds, runner, previous=warehouse),
+        ):
+            if not gate.passed:
+                sys.exit(gate.report())
+
     print(f"{customers:,} customers", file=sys.stderr)
     gen_s = timed(run_generator, repeats, "generate")
     raw_rows = sum(manifest["row_counts"].values())
     orders = manifest["row_counts"]["orders"]
     stage_s = timed(run_staging, repeats, "dbt run -s staging")
     build_s = timed(run_build, repeats, "dbt build")
+    gates_s = timed(run_gates, repeats, "raw and mart gates")
     publish_s = timed(run_publish, repeats, "copy + exports + publish")
     steps = [
         ("generate (Parquet)", gen_s),
         ("`dbt run --select staging`", stage_s),
         ("`dbt build` (all models and tests)", build_s),
+        ("Great Expectations raw and mart gates", gates_s),
         ("copy, saved-query exports, atomic publish", publish_s),
     ]
     return [
