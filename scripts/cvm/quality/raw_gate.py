@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from cvm.quality.runner import CRITICAL, Batch, Finding, GateResult, GxRunner
+from cvm.quality.runner import CRITICAL, SAMPLE_SIZE, Batch, Finding, GateResult, GxRunner
 
 SOURCES_FILE = Path(__file__).resolve().parents[3] / "models/staging/shop/_shop__sources.yml"
 # What DuckDB's timestamp cast (staging's parser) reads: a date, optionally a time, optionally
@@ -87,9 +87,11 @@ def run_raw_gate(
                 result.findings.append(Finding(path.name, "readable_file", None, CRITICAL, problem))
                 continue
             config = settings["tables"].get(name, {})
-            batches = table_batches(con, path, table, config, settings, as_of)
+            first_new = len(result.findings)
             try:
+                batches, checks = table_batches(con, path, table, config, settings, as_of)
                 runner.validate("raw", batches, result)
+                with_samples(con, reader_sql(path), checks, result, first_new)
             except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
                 message = " ".join(str(error).split())[:300]
                 result.findings.append(
@@ -141,7 +143,9 @@ def table_batches(
     config: dict[str, Any],
     settings: dict[str, Any],
     as_of: dt.date | None,
-) -> Iterator[Batch]:
+) -> tuple[list[Batch], list[RowCheck]]:
+    """One pass of DuckDB over the file computes every table-level fact and the share of rows
+    breaking each row-level rule; GX judges them (row data never goes through pandas)."""
     import great_expectations.expectations as gxe
 
     name, reader = path.name, reader_sql(path)
@@ -174,20 +178,28 @@ def table_batches(
         # Concatenated exports repeat the header inside the file.
         same_as_header = " and ".join(f"{quote(found[c])} = '{found[c]}'" for c in columns)
         facts_sql.append(f"count(*) filter (where {same_as_header}) as repeated_header_rows")
-    facts = con.execute(f"select {', '.join(facts_sql)} from {reader}").df()
-    table_expectations: list[Any] = []
     missing = [c for c in required if c not in found]
     if missing:
-        yield Batch(
-            name,
-            pd.DataFrame({c: [] for c in found.values()}),
-            [
-                gxe.ExpectTableColumnsToMatchSet(
-                    column_set=required, exact_match=False, meta={"severity": CRITICAL}
-                )
-            ],
+        columns_found = pd.DataFrame({c: [] for c in found.values()})
+        expectation = gxe.ExpectTableColumnsToMatchSet(
+            column_set=required, exact_match=False, meta={"severity": CRITICAL}
         )
-        return
+        return [Batch(name, columns_found, [expectation])], []
+    checks = row_checks(config, columns, found)
+    facts_sql += [
+        f"count(*) filter (where {c.violation}) as {quote(c.share_column)}" for c in checks
+    ]
+    facts = con.execute(f"select {', '.join(facts_sql)} from {reader}").df()
+    for check in checks:
+        facts[check.share_column] = facts[check.share_column] / facts["row_count"].clip(lower=1)
+    table_expectations: list[Any] = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=check.share_column,
+            max_value=check.max_share,
+            meta={"severity": check.severity},
+        )
+        for check in checks
+    ]
     if table.get("meta", {}).get("required"):
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
@@ -224,78 +236,109 @@ def table_batches(
                 )
             )
     facts = facts.astype({c: "datetime64[us]" for c in facts if c.startswith("latest_")})
-    yield Batch(name, facts, table_expectations)
-
+    batches = [Batch(name, facts, table_expectations)]
     volume = config.get("daily_volume")
     if volume and volume["date_column"] in columns:
-        yield from volume_batch(con, name, reader, found[volume["date_column"]], volume, as_of)
-
-    # Row-level rates, batch by batch.
-    row_expectations = row_level_expectations(config, columns)
-    select = [f"cast({quote(found[c])} as varchar) as {quote(c)}" for c in columns]
-    select += [
-        f"try_cast({quote(found[c])} as double) as {quote(c + '_number')}"
-        for c in config.get("ranges", {})
-        if c in columns
-    ]
-    select += [
-        f"lower(trim(cast({quote(found[c])} as varchar))) as {quote(c + '_normalised')}"
-        for c in config.get("allowed_values", {})
-        if c in columns
-    ]
-    cursor = con.execute(f"select {', '.join(select)} from {reader}")
-    for record_batch in cursor.to_arrow_reader(settings["batch_rows"]):
-        yield Batch(name, record_batch.to_pandas(), row_expectations)
+        batches += volume_batch(con, name, reader, found[volume["date_column"]], volume, as_of)
+    return batches, checks
 
 
-def row_level_expectations(config: dict[str, Any], columns: list[str]) -> list[Any]:
-    import great_expectations.expectations as gxe
+@dataclass(frozen=True)
+class RowCheck:
+    """A row-level rule of one column: rows that break it, as a share of all rows."""
 
-    expectations: list[Any] = []
+    column: str
+    label: str  # e.g. "unparseable": the frame column is "<column> <label> share"
+    violation: str  # SQL condition on the raw text column
+    max_share: float
+    severity: str
+
+    @property
+    def share_column(self) -> str:
+        return f"{self.column} {self.label} share"
+
+
+def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]) -> list[RowCheck]:
+    """The row-level rules of the thresholds file, as SQL over the raw text columns."""
+    checks = []
     nulls = config.get("max_null_rate")
-    if nulls:
-        expectations += [
-            gxe.ExpectColumnValuesToNotBeNull(
-                column=c, mostly=1 - nulls["value"], meta={"severity": nulls["severity"]}
-            )
-            for c in nulls["columns"]
-            if c in columns
-        ]
-    parse = config.get("max_unparseable_rate")
-    if parse:
-        for kind, regex in (("timestamps", TIMESTAMP_REGEX), ("numbers", NUMBER_REGEX)):
-            expectations += [
-                gxe.ExpectColumnValuesToMatchRegex(
-                    column=c,
-                    regex=regex,
-                    mostly=1 - parse["value"],
-                    meta={"severity": parse["severity"]},
+    for column in nulls["columns"] if nulls else []:
+        if column in columns:
+            checks.append(
+                RowCheck(
+                    column,
+                    "null",
+                    f"{quote(found[column])} is null",
+                    nulls["value"],
+                    nulls["severity"],
                 )
-                for c in config.get(kind, [])
-                if c in columns
-            ]
+            )
+    parse = config.get("max_unparseable_rate")
+    for kind, regex in (("timestamps", TIMESTAMP_REGEX), ("numbers", NUMBER_REGEX)):
+        for column in config.get(kind, []) if parse else []:
+            if column in columns:
+                text = f"cast({quote(found[column])} as varchar)"
+                checks.append(
+                    RowCheck(
+                        column,
+                        "unparseable",
+                        f"not regexp_full_match({text}, '{regex}')",
+                        parse["value"],
+                        parse["severity"],
+                    )
+                )
     for column, bounds in config.get("ranges", {}).items():
         if column in columns:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=f"{column}_number",
-                    min_value=bounds.get("min"),
-                    max_value=bounds.get("max"),
-                    mostly=bounds.get("mostly", 0.999),
-                    meta={"severity": bounds["severity"]},
+            number = f"try_cast({quote(found[column])} as double)"
+            checks.append(
+                RowCheck(
+                    column,
+                    "out of range",
+                    f"{number} not between {bounds.get('min', '-inf')} and "
+                    f"{bounds.get('max', 'inf')}",
+                    1 - bounds.get("mostly", 0.999),
+                    bounds["severity"],
                 )
             )
     for column, allowed in config.get("allowed_values", {}).items():
         if column in columns:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeInSet(
-                    column=f"{column}_normalised",
-                    value_set=allowed["values"],
-                    mostly=1 - allowed["max_other_rate"],
-                    meta={"severity": allowed["severity"]},
+            values = ", ".join(f"'{v}'" for v in allowed["values"])
+            checks.append(
+                RowCheck(
+                    column,
+                    "not allowed",
+                    f"lower(trim(cast({quote(found[column])} as varchar))) not in ({values})",
+                    allowed["max_other_rate"],
+                    allowed["severity"],
                 )
             )
-    return expectations
+    return checks
+
+
+def with_samples(
+    con: duckdb.DuckDBPyConnection,
+    reader: str,
+    checks: list[RowCheck],
+    result: GateResult,
+    first_new: int,
+) -> None:
+    """Sample bad values (from DuckDB) for the row checks that failed since ``first_new``."""
+    by_column = {check.share_column: check for check in checks}
+    for i in range(first_new, len(result.findings)):
+        check = by_column.get(result.findings[i].column or "")
+        if check is not None:
+            bad, rows = con.execute(
+                f"select count(*) filter (where {check.violation}), count(*) from {reader}"
+            ).fetchone()
+            samples = con.execute(
+                f"select distinct cast({quote(check.column)} as varchar) from {reader} "
+                f"where {check.violation} limit {SAMPLE_SIZE}"
+            ).fetchall()
+            result.findings[i] = replace(
+                result.findings[i],
+                detail=f"{bad:,} of {rows:,} rows, {bad / rows:.3%}; at most {check.max_share:.3%}",
+                samples=tuple(sample for (sample,) in samples),
+            )
 
 
 def volume_batch(
@@ -305,7 +348,7 @@ def volume_batch(
     date_column: str,
     volume: dict[str, Any],
     as_of: dt.date | None,
-) -> Iterator[Batch]:
+) -> list[Batch]:
     """Rows per day over the ``recent_days`` days up to the as-of date (else the last day with
     rows), against the band of the ``history_days`` before them; a day without rows counts 0."""
     import great_expectations.expectations as gxe
@@ -322,7 +365,7 @@ def volume_batch(
         [as_of or dt.date.today()],
     ).df()
     if daily.empty:
-        return
+        return []
     last = pd.Timestamp(as_of) if as_of else daily["day"].max()
     recent_start = last - pd.Timedelta(days=volume["recent_days"] - 1)
     history_start = recent_start - pd.Timedelta(days=volume["history_days"])
@@ -333,18 +376,20 @@ def volume_batch(
         columns={"row_count": "rows_per_day"}
     )
     if (history > 0).sum() < volume["history_days"] // 2:
-        return  # too little history to learn a band from
+        return []  # too little history to learn a band from
     low = volume["min_ratio"] * float(history.quantile(0.05))
     high = volume["max_ratio"] * float(history.quantile(0.95))
-    yield Batch(
-        f"{name} (rows per day)",
-        recent.assign(day=recent["day"].astype(str)),
-        [
-            gxe.ExpectColumnValuesToBeBetween(
-                column="rows_per_day",
-                min_value=low,
-                max_value=high,
-                meta={"severity": volume["severity"]},
-            )
-        ],
-    )
+    return [
+        Batch(
+            f"{name} (rows per day)",
+            recent.assign(day=recent["day"].astype(str)),
+            [
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="rows_per_day",
+                    min_value=low,
+                    max_value=high,
+                    meta={"severity": volume["severity"]},
+                )
+            ],
+        )
+    ]
