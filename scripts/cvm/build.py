@@ -1,5 +1,7 @@
-"""`make build`: demo data when no raw data is given, `dbt build` into a staging copy of the
-warehouse, the semantic layer's saved-query exports, an atomic publish, and a short summary.
+"""`make build`: demo data when no raw data is given, the raw gate (Great Expectations on the
+raw files), `dbt build` into a staging copy of the warehouse, the semantic layer's saved-query
+exports, the mart gate, an atomic publish, and a short summary. Any failure leaves the
+published warehouse as it was.
 
 Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history).
