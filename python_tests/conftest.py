@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ class Published:
 
     warehouse: Path
     env: dict[str, str]
+
+    def copy_to(self, directory: Path) -> Path:
+        """A copy of the warehouse in ``directory``, under the same file name: DuckDB names the
+        database after the file stem, and the views in the file refer to that name."""
+        directory.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(self.warehouse, directory / self.warehouse.name))
 
 
 # The published build's data: generated up to END_DATE, analysed as of a month earlier, so a

@@ -15,6 +15,7 @@ import duckdb
 from cvm import build
 
 DBT = Path(sys.executable).with_name("dbt")
+MF = Path(sys.executable).with_name("mf")
 # What a copy of the project leaves behind: environments, build outputs, data and caches.
 NOT_COPIED = shutil.ignore_patterns(
     ".venv*", ".git", "target", "logs", "data", "warehouse", "build", "*_cache", "__pycache__"
@@ -89,6 +90,19 @@ def dbt_in(
     project: Path, *args: str, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """dbt in another copy of the project, with that copy's profiles.yml."""
+    return tool_in(project, [str(DBT), *args, "--project-dir", str(project)], env)
+
+
+def mf_in(
+    project: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """MetricFlow's CLI in another copy of the project (it reads that copy's target/)."""
+    return tool_in(project, [str(MF), *args], env)
+
+
+def tool_in(
+    project: Path, command: list[str], env: Mapping[str, str] | None
+) -> subprocess.CompletedProcess[str]:
     full_env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(project),
@@ -97,10 +111,5 @@ def dbt_in(
         **(env or {}),
     }
     return subprocess.run(
-        [str(DBT), *args, "--project-dir", str(project)],
-        cwd=project,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=project, env=full_env, capture_output=True, text=True, check=False
     )

@@ -85,9 +85,7 @@ def test_a_bad_file_stops_the_build_and_keeps_the_published_warehouse(
     raw = tmp_path / "raw"
     shutil.copytree(clean_csv, raw)
     spoil(orders_text(clean_csv))(raw)
-    warehouse = tmp_path / "warehouse" / "cvm.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(published_build.warehouse, warehouse)
+    warehouse = published_build.copy_to(tmp_path / "warehouse")
     before = warehouse.read_bytes()
 
     result = make_build(make_build_env(tmp_path, raw, warehouse))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -31,9 +30,7 @@ def digest(path: Path) -> str:
 
 @pytest.mark.slow
 def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, tmp_path):
-    warehouse = tmp_path / "warehouse" / "cvm.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(published_build.warehouse, warehouse)
+    warehouse = published_build.copy_to(tmp_path / "warehouse")
     env = make_build_env(tmp_path, Path(published_build.env["CVM_RAW_DIR"]), warehouse)
 
     reader = duckdb.connect(str(warehouse), read_only=True)

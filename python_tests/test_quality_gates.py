@@ -150,10 +150,7 @@ def test_raw_gate_reports_a_warning_without_failing(clean_raw, tmp_path):
 
 @pytest.fixture
 def mart_copy(published_build, tmp_path) -> Path:
-    copy = tmp_path / "staging" / "cvm.duckdb"
-    copy.parent.mkdir()
-    shutil.copyfile(published_build.warehouse, copy)
-    return copy
+    return published_build.copy_to(tmp_path / "staging")
 
 
 def mart_gate(warehouse: Path, previous: Path | None = None):
@@ -211,9 +208,7 @@ def test_mart_gate_warns_when_the_tier_mix_shifts(published_build, mart_copy):
 
 @pytest.mark.slow
 def test_make_build_stops_on_the_raw_gate_before_dbt(published_build, clean_raw, tmp_path):
-    warehouse = tmp_path / "warehouse" / "cvm.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(published_build.warehouse, warehouse)
+    warehouse = published_build.copy_to(tmp_path / "warehouse")
     before = warehouse.read_bytes()
     table, select, *_ = RAW_VIOLATIONS["unknown status"]
     raw = violated(clean_raw, tmp_path, table, select)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cvm import semantic
-from dbt_project import copy_project, dbt_in, query
+from dbt_project import copy_project, dbt_in, mf_in, query
 
 pytestmark = pytest.mark.slow
 
@@ -282,25 +282,25 @@ def test_mf_cli_reads_the_published_warehouse_read_only(published_build, tmp_pat
     assert dbt_in(project, "parse", env=env).returncode == 0
     out = tmp_path / "segments.csv"
     with duckdb.connect(str(published_build.warehouse), read_only=True):
-        result = _mf(
+        result = mf_in(
             project,
-            env,
             "query",
             "--saved-query",
             "clv_and_p_alive_by_rfm_segment",
             "--csv",
             str(out),
+            env=env,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        explain = _mf(
+        explain = mf_in(
             project,
-            env,
             "query",
             "--metrics",
             "nps",
             "--group-by",
             "customer__rfm_segment",
             "--explain",
+            env=env,
         )
     assert explain.returncode == 0 and "fct_survey_responses" in explain.stdout
     with out.open() as handle:
@@ -313,18 +313,6 @@ def test_mf_cli_reads_the_published_warehouse_read_only(published_build, tmp_pat
         expected = exported[(segment or None,)]
         for got, want in zip(values, expected, strict=True):
             assert (got == "" and want is None) or math.isclose(float(got), want, rel_tol=1e-6)
-
-
-def _mf(project: Path, env: dict[str, str], *args: str):
-    import os
-    import subprocess
-    import sys
-
-    mf = Path(sys.executable).with_name("mf")
-    full_env = {**os.environ, "DBT_PROFILES_DIR": str(project), **env}
-    return subprocess.run(
-        [str(mf), *args], cwd=project, env=full_env, capture_output=True, text=True, check=False
-    )
 
 
 def test_exports_refuse_a_warehouse_of_another_database_name(published_build, tmp_path):
