@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_orders() }}",
+    )
+}}
+-- depends_on: {{ ref('base_shop__as_of_date') }}
 with
 
 order_items as (
@@ -8,7 +17,12 @@ order_items as (
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select
+        *,
+        cast(ordered_at as date) as order_date
+    from {{ ref('stg_shop__orders') }}
+    -- An incremental run rebuilds the orders after the last day it kept (macro doc).
+    where {{ cvm_after_kept_rows() }}
 
 ),
 
@@ -28,7 +42,7 @@ final as (
         products.category as product_category,
         orders.status as order_status,
         orders.ordered_at,
-        cast(orders.ordered_at as date) as order_date,
+        orders.order_date,
         order_items.quantity,
         order_items.unit_price,
         products.list_price,

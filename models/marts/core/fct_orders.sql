@@ -1,16 +1,45 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_orders() }}",
+    )
+}}
+-- depends_on: {{ ref('base_shop__as_of_date') }}
 with
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select
+        *,
+        cast(ordered_at as date) as order_date
+    from {{ ref('stg_shop__orders') }}
+    -- An incremental run rebuilds the orders after the last day it kept (macro doc).
+    where {{ cvm_after_kept_rows() }}
 
 ),
 
 order_items as (
 
     select * from {{ ref('fct_order_items') }}
+    where {{ cvm_after_kept_rows() }}
 
 ),
+
+{% if is_incremental() %}
+-- Orders each customer has before the rebuilt days, so that order numbers carry on.
+kept_order_counts as (
+
+    select
+        customer_id,
+        count(*) as kept_orders
+    from {{ this }}
+    where customer_id in (select orders.customer_id from orders)
+    group by customer_id
+
+),
+{% endif %}
 
 order_lines as (
 
@@ -34,10 +63,11 @@ final as (
         orders.order_id,
         orders.customer_id,
         orders.ordered_at,
-        cast(orders.ordered_at as date) as order_date,
+        orders.order_date,
         cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date) as order_month,
         orders.status,
         orders.status = 'completed' as is_completed,
+        {% if is_incremental() %}coalesce(kept_order_counts.kept_orders, 0) + {% endif -%}
         row_number() over (
             partition by orders.customer_id
             order by orders.ordered_at, orders.order_id
@@ -63,6 +93,10 @@ final as (
     from orders
     left join order_lines
         on orders.order_id = order_lines.order_id
+    {% if is_incremental() %}
+        left join kept_order_counts
+            on orders.customer_id = kept_order_counts.customer_id
+    {% endif %}
 
 )
 

@@ -1,9 +1,9 @@
 {{
     config(
         materialized='incremental',
-        unique_key=['customer_id', 'period_month'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
         on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_tier_months() }}",
     )
 }}
 -- One row per customer per month, from the month of the first purchase to the as-of month,
@@ -50,12 +50,14 @@ tier_bands as (
 ),
 
 {% if is_incremental() %}
--- Recompute the latest stored months and everything after; the window needs earlier months.
+-- The pre-hook dropped the months this run recomputes (macro doc); it rebuilds the months after
+-- the last one it kept. The trailing window needs the months before that too.
 first_output_month as (
 
     select
-        cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int), 'max(period_month)') }}
-            as date) as month_start
+        coalesce(
+            cast({{ dbt.dateadd('month', 1, 'max(period_month)') }} as date), cast('0001-01-01' as date)
+        ) as month_start
     from {{ this }}
 
 ),
