@@ -1,0 +1,96 @@
+"""Where the source changed before the incremental window (doc block `incremental_orders`).
+
+`make build` rebuilds staging first, then asks here for the earliest order date at which the
+freshly staged orders, order lines and products differ from the order facts the last build
+stored. The marts are then built with `reprocess_orders_from` set to that date, so that a
+change of any age (a late order, a deletion, a corrected line, a re-costed product) gives the
+same marts as a full refresh, at the cost of rebuilding only from that date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+FACTS = ("fct_orders", "fct_order_items")
+
+# Each query returns the earliest order date among rows that differ, or null. Orders and lines
+# compare by key and every source column (a hash per row keeps the join narrow); products by
+# the attributes the lines copy from them, dated by the earliest line of a changed product.
+CHANGED_ORDERS = """
+    with staged as (
+        select order_id, cast(ordered_at as date) as order_date,
+               hash(customer_id, ordered_at, status, order_total) as row_hash
+        from staging.stg_shop__orders
+    ),
+    stored as (
+        select order_id, order_date, hash(customer_id, ordered_at, status, order_total) as row_hash
+        from marts.fct_orders
+    )
+    select min(coalesce(stored.order_date, staged.order_date))
+    from staged full join stored on staged.order_id = stored.order_id
+    where staged.row_hash is distinct from stored.row_hash
+"""
+
+CHANGED_ORDER_LINES = """
+    with staged as (
+        select order_item_id, order_id,
+               hash(order_id, product_id, quantity, unit_price, discount_amount) as row_hash
+        from staging.stg_shop__order_items
+    ),
+    stored as (
+        select order_item_id, order_date,
+               hash(order_id, product_id, quantity, unit_price, discount_amount) as row_hash
+        from marts.fct_order_items
+    ),
+    changed as (
+        select stored.order_date, staged.order_id
+        from staged full join stored on staged.order_item_id = stored.order_item_id
+        where staged.row_hash is distinct from stored.row_hash
+    )
+    select min(coalesce(changed.order_date, cast(orders.ordered_at as date)))
+    from changed left join staging.stg_shop__orders as orders on changed.order_id = orders.order_id
+"""
+
+CHANGED_PRODUCTS = """
+    with stored as (
+        select distinct product_id, product_category, list_price, unit_cost
+        from marts.fct_order_items
+    ),
+    changed as (
+        select stored.product_id
+        from stored left join staging.stg_shop__products as products
+            on stored.product_id = products.product_id
+        where stored.product_category is distinct from products.category
+            or stored.list_price is distinct from products.list_price
+            or stored.unit_cost is distinct from products.unit_cost
+    )
+    select min(order_date) from marts.fct_order_items
+    where product_id in (select product_id from changed)
+"""
+
+CHECKS = {
+    "orders": CHANGED_ORDERS,
+    "order lines": CHANGED_ORDER_LINES,
+    "products": CHANGED_PRODUCTS,
+}
+
+
+def earliest_source_changes(con: duckdb.DuckDBPyConnection) -> dict[str, dt.date]:
+    """The earliest changed order date per kind of change (kinds without changes left out).
+    Empty as well when the facts were never built: the build then creates them in full."""
+    stored = {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
+    }
+    if not set(FACTS) <= stored:
+        return {}
+    changes = {}
+    for kind, sql in CHECKS.items():
+        (earliest,) = con.execute(sql).fetchone()
+        if earliest is not None:
+            changes[kind] = earliest
+    return changes
