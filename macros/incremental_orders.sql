@@ -35,13 +35,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro cvm_after_kept_rows(date_column='order_date') -%}
-    {#- Filter of an incremental run's new rows: everything after the last row the pre-hook
-        kept (all rows on a first run or a full refresh). -#}
+{% macro cvm_after_kept_rows(row_date='order_date') -%}
+    {#- Filter of an incremental run's new rows: `row_date` (an expression on the rows read)
+        after the last `order_date` the pre-hook kept; no filter on a first run or a full
+        refresh. -#}
     {%- if is_incremental() -%}
-        {{ date_column }} > coalesce(
-            (select max({{ date_column }}) from {{ this }}), cast('0001-01-01' as date)
-        )
+        {{ row_date }} > coalesce((select max(order_date) from {{ this }}), cast('0001-01-01' as date))
     {%- else -%}
         1 = 1
     {%- endif -%}

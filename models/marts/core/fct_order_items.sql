@@ -22,7 +22,7 @@ orders as (
         cast(ordered_at as date) as order_date
     from {{ ref('stg_shop__orders') }}
     -- An incremental run rebuilds the orders after the last day it kept (macro doc).
-    where {{ cvm_after_kept_rows() }}
+    where {{ cvm_after_kept_rows('cast(ordered_at as date)') }}
 
 ),
 
