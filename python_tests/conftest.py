@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cvm.generate import generate
-from dbt_project import dbt_build, make_build, make_build_env
+from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,8 @@ class Published:
     env: dict[str, str]
 
     def copy_to(self, directory: Path) -> Path:
-        """A copy of the warehouse in ``directory``, under the same file name: DuckDB names the
-        database after the file stem, and the views in the file refer to that name."""
-        directory.mkdir(parents=True, exist_ok=True)
-        return Path(shutil.copyfile(self.warehouse, directory / self.warehouse.name))
+        """A copy of the warehouse in ``directory``, under its file name."""
+        return copy_warehouse(self.warehouse, directory)
 
 
 # The published build's data: generated up to END_DATE, analysed as of a month earlier, so a

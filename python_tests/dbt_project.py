@@ -75,6 +75,24 @@ def make_build(env: Mapping[str, str], **popen: Any) -> subprocess.CompletedProc
     )
 
 
+def copy_warehouse(warehouse: Path, directory: Path) -> Path:
+    """A copy of ``warehouse`` in ``directory``, under the same file name: DuckDB names the
+    database after the file stem, and the views in the file refer to that name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(warehouse, directory / warehouse.name))
+
+
+def dbt_test_on_tampered_copy(
+    raw_dir: Path, warehouse: Path, work_dir: Path, tamper: str, test_name: str
+) -> subprocess.CompletedProcess[str]:
+    """`dbt test --select test_name` on a copy of ``warehouse`` changed by the SQL ``tamper``:
+    how a test shows that a dbt data test can fail."""
+    tampered = copy_warehouse(warehouse, work_dir)
+    with duckdb.connect(str(tampered)) as con:
+        con.execute(tamper)
+    return run_dbt("test", raw_dir, tampered, work_dir, "--select", test_name)
+
+
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from dbt_project import dbt_build, query, run_dbt
+from dbt_project import copy_warehouse, dbt_build, dbt_test_on_tampered_copy, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +40,16 @@ def test_every_customer_is_in_the_mart_once(parquet_build):
     ],
 )
 def test_reconciliation_tests_fail_when_the_mart_drifts(parquet_build, tmp_path, tamper, test_name):
-    # Same file name: DuckDB views refer to their catalog, which is named after the file.
-    tampered = tmp_path / parquet_build.warehouse.name
-    shutil.copy(parquet_build.warehouse, tampered)
-    with duckdb.connect(str(tampered)) as con:
-        con.execute(tamper)
-    result = run_dbt("test", parquet_build.raw_dir, tampered, tmp_path, "--select", test_name)
+    result = dbt_test_on_tampered_copy(
+        parquet_build.raw_dir, parquet_build.warehouse, tmp_path, tamper, test_name
+    )
     assert result.returncode != 0
     assert f"FAIL 1 {test_name}" in result.stdout
 
 
 def test_incremental_tier_history_equals_the_full_build(parquet_build, tmp_path):
     """Drop the latest months, run the model incrementally, get back exactly what was there."""
-    warehouse = tmp_path / parquet_build.warehouse.name
-    shutil.copy(parquet_build.warehouse, warehouse)
+    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "create table main.full_history as select * from marts.fct_customer_tier_months"
@@ -83,8 +79,7 @@ def test_snapshot_records_changes_and_hard_deletes(parquet_build, tmp_path):
     """Delete a customer at the source and rebuild: the snapshot closes that customer with a
     deletion record, versions exactly the customers whose checked values changed, and its
     current rows equal the new mart."""
-    warehouse = tmp_path / parquet_build.warehouse.name
-    shutil.copy(parquet_build.warehouse, warehouse)
+    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "create table main.mart_before as "

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from conftest import PUBLISHED_AS_OF, Published
-from dbt_project import dbt_build, make_build, query
+from dbt_project import copy_warehouse, dbt_build, make_build, query
 
 pytestmark = pytest.mark.slow
 
@@ -143,12 +143,6 @@ def mart_differences(left: Path, right: Path) -> dict[str, int]:
             if unmatched:
                 differences[f"{schema}.{table}"] = unmatched
     return differences
-
-
-def copy_warehouse(warehouse: Path, directory: Path) -> Path:
-    """A copy under the same file name (DuckDB names the database after the file stem)."""
-    directory.mkdir(parents=True)
-    return Path(shutil.copyfile(warehouse, directory / warehouse.name))
 
 
 def succeed(result) -> str:

@@ -4,14 +4,12 @@ rules, and the churn-reduction analysis against a recount."""
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
 import numpy as np
 import pytest
 
 from cvm.playbook import plan_contacts, to_cents
-from dbt_project import query, run_dbt
+from dbt_project import copy_warehouse, dbt_test_on_tampered_copy, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +44,7 @@ def plan_inputs(warehouse):
 def test_a_tight_budget_gives_the_optimal_plan(parquet_build, tmp_path):
     """Rebuild the plan with a budget of 40 (a small share of what the candidates would cost):
     the plan is exact, within the budget, and worth what the solver finds on the same inputs."""
-    warehouse = tmp_path / parquet_build.warehouse.name
-    shutil.copy(parquet_build.warehouse, warehouse)
+    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
     result = run_dbt(
         "build",
         parquet_build.raw_dir,
@@ -98,11 +95,9 @@ def test_a_tight_budget_gives_the_optimal_plan(parquet_build, tmp_path):
 def test_business_rule_tests_fail_when_the_marts_break_them(
     parquet_build, tmp_path, tamper, test_name
 ):
-    tampered = tmp_path / parquet_build.warehouse.name
-    shutil.copy(parquet_build.warehouse, tampered)
-    with duckdb.connect(str(tampered)) as con:
-        con.execute(tamper)
-    result = run_dbt("test", parquet_build.raw_dir, tampered, tmp_path, "--select", test_name)
+    result = dbt_test_on_tampered_copy(
+        parquet_build.raw_dir, parquet_build.warehouse, tmp_path, tamper, test_name
+    )
     assert result.returncode != 0
     assert f"FAIL 1 {test_name}" in result.stdout
 

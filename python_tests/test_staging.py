@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import duckdb
 import pytest
 
 from cvm.generate import TABLES
-from dbt_project import dbt_build, query, run_dbt
+from dbt_project import dbt_build, dbt_test_on_tampered_copy, query
 
 pytestmark = pytest.mark.slow
 
@@ -76,15 +75,13 @@ def test_no_raw_row_is_lost(bad_rows_build):
 
 def test_reconciliation_test_fails_when_a_row_is_lost(bad_rows_build, tmp_path):
     raw_dir, warehouse = bad_rows_build.raw_dir, bad_rows_build.warehouse
-    # Same file name: DuckDB views refer to their catalog, which is named after the file.
-    tampered = tmp_path / warehouse.name
-    shutil.copy(warehouse, tampered)
-    with duckdb.connect(str(tampered)) as con:
-        con.execute(
-            "delete from staging.base_shop__orders where order_id = "
-            "(select min(order_id) from staging.base_shop__orders where quarantine_reason is null)"
-        )
-    result = run_dbt("test", raw_dir, tampered, tmp_path, "--select", "assert_raw_rows_reconcile")
+    lose_a_row = (
+        "delete from staging.base_shop__orders where order_id = "
+        "(select min(order_id) from staging.base_shop__orders where quarantine_reason is null)"
+    )
+    result = dbt_test_on_tampered_copy(
+        raw_dir, warehouse, tmp_path, lose_a_row, "assert_raw_rows_reconcile"
+    )
     assert result.returncode != 0
     assert "FAIL 1 assert_raw_rows_reconcile" in result.stdout
 
