@@ -28,10 +28,10 @@
     )
 {%- endmacro %}
 
-{% macro cvm_delete_reprocessed_orders(date_column='order_date') -%}
+{% macro cvm_delete_reprocessed_orders() -%}
     {#- Pre-hook of an incremental order fact: drop the rows the run rebuilds. -#}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ date_column }} >= {{ cvm_reprocess_orders_from() }}
+        delete from {{ this }} where order_date >= {{ cvm_reprocess_orders_from() }}
     {%- endif -%}
 {%- endmacro %}
 

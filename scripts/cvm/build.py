@@ -101,9 +101,9 @@ def build_warehouse(staging: Path, full_refresh: bool) -> bool:
     comparing the new staging with the stored order facts (doc block incremental_orders),
     everything else. False when dbt failed."""
     refresh = ["--full-refresh"] if full_refresh else []
-    if run_dbt(["build", "--select", "staging", *refresh]).returncode:
+    env = {"CVM_DUCKDB_PATH": str(staging)}
+    if run_dbt(["build", "--select", "staging", *refresh], env=env).returncode:
         return False
-    reprocess_from = None
     if not full_refresh:
         with duckdb.connect(str(staging), read_only=True) as con:
             changes = incremental.earliest_source_changes(con)
@@ -116,7 +116,7 @@ def build_warehouse(staging: Path, full_refresh: bool) -> bool:
                 f"The source changed since the last build ({found}): the order facts and the "
                 f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
             )
-    env = {"CVM_REPROCESS_ORDERS_FROM": reprocess_from} if reprocess_from else None
+            env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
     return not run_dbt(["build", "--exclude", "staging", *refresh], env=env).returncode
 
 
