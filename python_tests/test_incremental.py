@@ -99,6 +99,31 @@ CHANGED_SOURCE = {
 }
 
 
+def add_late_credit_notes(raw: Path) -> None:
+    """A credit-notes file arriving with today's source (the orders in ``raw`` are today's, so
+    none is deleted): half of one old order refunded (written negative, as exports do) and
+    another old order refunded in full."""
+    with duckdb.connect() as con:
+        con.execute(
+            f"""
+            copy (
+                with old as (
+                    select order_id, ordered_at, order_total
+                    from read_parquet('{raw}/orders.parquet')
+                    where status = 'completed' and ordered_at < date '2025-01-01'
+                      and order_total > 1
+                    order by order_id limit 2
+                )
+                select 'cn-' || order_id as credit_note_id, order_id,
+                       ordered_at + interval 3 day as credited_at,
+                       case when row_number() over (order by order_id) = 1
+                            then -round(order_total / 2, 2) else order_total end as amount
+                from old
+            ) to '{raw}/credit_notes.parquet' (format parquet)
+            """
+        )
+
+
 def mart_differences(left: Path, right: Path) -> dict[str, int]:
     """Tables of `marts` and `bi` whose rows differ between two warehouses, with the number of
     rows that found no equal partner. Rows pair up in the order of all their columns; doubles
@@ -230,6 +255,7 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
     warehouse, env = yesterday
     base = Path(published_build.env["CVM_RAW_DIR"])
     changed = raw_variant(base, tmp_path / "raw_changed", CHANGED_SOURCE)
+    add_late_credit_notes(changed)
     daily = copy_warehouse(warehouse, tmp_path / "daily")
     today = env | {"CVM_RAW_DIR": str(changed), "CVM_AS_OF_DATE": PUBLISHED_AS_OF}
     stdout = succeed(make_build(today | {"CVM_DUCKDB_PATH": str(daily)}))
@@ -239,6 +265,13 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
     full = tmp_path / "full" / "cvm.duckdb"
     succeed(make_build(today | {"CVM_DUCKDB_PATH": str(full)}))
     assert mart_differences(daily, full) == {}
+    # The late credit notes netted the old orders they refund, one of them in full.
+    credited = query(
+        daily,
+        "select status, exported_status, credited_amount = order_total from marts.fct_orders "
+        "where credited_amount > 0 order by 3",
+    )
+    assert credited == [("completed", "completed", False), ("returned", "completed", True)]
 
     # Every order deleted from the source is closed in the snapshot, with its last values.
     deleted = set(

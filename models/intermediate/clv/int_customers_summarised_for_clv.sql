@@ -24,12 +24,13 @@ as_of as (
 ),
 
 -- A purchase day is a day with at least one purchase; same-day orders are one transaction.
+-- Spend is what the customer kept paying: the order total net of credit notes.
 purchase_days as (
 
     select
         customer_id,
         order_date as purchase_date,
-        sum(order_total) as day_spend
+        sum(order_total - credited_amount) as day_spend
     from orders
     where status in ({{ purchase_statuses }})
     group by customer_id, order_date

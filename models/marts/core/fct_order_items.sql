@@ -20,7 +20,7 @@ orders as (
     select
         *,
         cast(ordered_at as date) as order_date
-    from {{ ref('stg_shop__orders') }}
+    from {{ ref('int_orders_netted_of_credit_notes') }}
     -- An incremental run rebuilds the orders after the last day it kept (macro doc).
     where {{ cvm_after_kept_rows('cast(ordered_at as date)') }}
 

@@ -14,7 +14,7 @@ orders as (
     select
         *,
         cast(ordered_at as date) as order_date
-    from {{ ref('stg_shop__orders') }}
+    from {{ ref('int_orders_netted_of_credit_notes') }}
     -- An incremental run rebuilds the orders after the last day it kept (macro doc).
     where {{ cvm_after_kept_rows('cast(ordered_at as date)') }}
 
@@ -66,6 +66,7 @@ final as (
         orders.order_date,
         cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date) as order_month,
         orders.status,
+        orders.exported_status,
         orders.status = 'completed' as is_completed,
         {% if is_incremental() %}coalesce(kept_order_counts.kept_orders, 0) + {% endif -%}
         row_number() over (
@@ -77,18 +78,35 @@ final as (
         order_lines.gross_amount,
         coalesce(order_lines.discount_amount, 0) as discount_amount,
         orders.order_total,
+        orders.credited_amount,
         cast(case when orders.status in ('completed', 'returned') then orders.order_total else 0 end as decimal(18, 2))
             as revenue,
-        cast(case when orders.status = 'completed' then orders.order_total else 0 end as decimal(18, 2))
-            as net_revenue,
-        cast(case when orders.status = 'returned' then orders.order_total else 0 end as decimal(18, 2))
-            as refund_amount,
-        -- Goods of cancelled and returned orders are not sold, so they cost nothing here.
-        cast(case when orders.status = 'completed' then order_lines.cost_of_goods else 0 end as decimal(18, 2))
-            as cost_of_goods,
+        -- Credit notes refund part of a completed order (all of it: the order is returned).
         cast(
-            case when orders.status = 'completed' then orders.order_total - order_lines.cost_of_goods else 0 end
+            case when orders.status = 'completed' then orders.order_total - orders.credited_amount else 0 end
             as decimal(18, 2)
+        ) as net_revenue,
+        cast(
+            case
+                when orders.status = 'returned' then orders.order_total
+                when orders.status = 'completed' then orders.credited_amount
+                else 0
+            end as decimal(18, 2)
+        ) as refund_amount,
+        -- Goods of cancelled and returned orders are not sold, so they cost nothing; unknown
+        -- cost (no lines, or a product without a unit cost) stays unknown, whatever the status.
+        cast(
+            case
+                when orders.status = 'completed' then order_lines.cost_of_goods
+                when order_lines.cost_of_goods is not null then 0
+            end as decimal(18, 2)
+        ) as cost_of_goods,
+        cast(
+            case
+                when orders.status = 'completed'
+                    then orders.order_total - orders.credited_amount - order_lines.cost_of_goods
+                when order_lines.cost_of_goods is not null then 0
+            end as decimal(18, 2)
         ) as gross_margin
     from orders
     left join order_lines

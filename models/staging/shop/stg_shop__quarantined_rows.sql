@@ -2,6 +2,7 @@
 {%- set keys = {
     'customers': 'customer_id',
     'orders': 'order_id',
+    'credit_notes': 'credit_note_id',
     'order_items': 'order_item_id',
     'products': 'product_id',
     'complaints': 'complaint_id',
