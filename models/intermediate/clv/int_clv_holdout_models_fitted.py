@@ -17,4 +17,5 @@ def model(dbt, session):
         dbt.ref("int_clv_repeat_spend_compressed"),
         interval=dbt.config.get("clv_interval_level"),
         min_repeat_customers=dbt.config.get("clv_min_repeat_customers"),
+        strict=dbt.config.get("clv_strict_fit"),
     )

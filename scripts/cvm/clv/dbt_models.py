@@ -23,7 +23,7 @@ def _of_purpose(relation: Any, purpose: str):
 
 def fit(
     session: Any, purpose: str, inputs: Any, repeat_spend: Any, *, interval: Any,
-    min_repeat_customers: Any,
+    min_repeat_customers: Any, strict: Any = False,
 ) -> Any:  # fmt: skip
     """Parameter rows of the fits of one purpose (see cvm.clv.warehouse.fit_models), from
     int_clv_inputs_compressed and int_clv_repeat_spend_compressed. Settings may arrive as
@@ -34,8 +34,19 @@ def fit(
         purpose=purpose,
         interval=float(interval),
         min_repeat_customers=int(min_repeat_customers),
+        strict=as_bool(strict, "clv_strict_fit"),
     )
     return to_engine(parameters, session)
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """A boolean var as the model config renders it ('True', 'false', ...)."""
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no", "none", ""}:
+        return False
+    raise ValueError(f"var {name} must be true or false, got {value!r}")
 
 
 SCORE_SETTINGS = {  # model config key -> type (configs are rendered from the clv_* vars)

@@ -78,7 +78,20 @@ _FINAL_STEP = 1e-6
 
 
 class ClvFitError(RuntimeError):
-    """A CLV model could not be estimated from the data given."""
+    """A CLV model could not be estimated from the data given.
+
+    ``reason``: what went wrong; ``hint``: what a caller of the engine may try (starting values,
+    iterations, data definitions); the message is both. ``estimates``: where the optimiser
+    ended (natural scale), when it got that far: it tells, e.g., a boundary of the model.
+    """
+
+    def __init__(
+        self, reason: str, estimates: dict[str, float] | None = None, hint: str = ""
+    ) -> None:
+        super().__init__(f"{reason} {hint}".strip())
+        self.reason = reason
+        self.estimates = estimates
+        self.hint = hint
 
 
 class ConvergenceError(ClvFitError):
@@ -306,6 +319,10 @@ def _newton(objective: Objective, at: FloatArray, max_iterations: int) -> _Newto
     return _NewtonResult(at, current.value, current.gradient, hessian, iterations, False)
 
 
+def _estimates(names: Sequence[str], log_params: FloatArray) -> dict[str, float]:
+    return {name: float(np.exp(v)) for name, v in zip(names, log_params, strict=True)}
+
+
 def _raise_if_at_bound(log_params: FloatArray, names: Sequence[str], model: str, hint: str) -> None:
     """A parameter pushed to the box bound means the likelihood keeps rising towards 0 or
     infinity in that direction (e.g. b -> infinity when the data show no drop-out at all)."""
@@ -317,8 +334,9 @@ def _raise_if_at_bound(log_params: FloatArray, names: Sequence[str], model: str,
         )  # fmt: skip
         raise IdentificationError(
             f"{model}: {which} ran to the edge of the search space (|ln value| = {LOG_BOUND}); "
-            f"the likelihood keeps improving without bound, so the data do not identify it. "
-            f"{hint}"
+            f"the likelihood keeps improving without bound, so the data do not identify it.",
+            _estimates(names, log_params),
+            hint,
         )
 
 
@@ -409,8 +427,8 @@ def maximise(
         iterations += used
         if found is None:
             raise ConvergenceError(
-                f"{model}: the likelihood maximisation did not converge "
-                f"({'; '.join(attempts)}). {hint}"
+                f"{model}: the likelihood maximisation did not converge ({'; '.join(attempts)}).",
+                hint=hint,
             )
         with np.errstate(all="ignore"):
             newton = _newton(objective, found.x, _NEWTON_ITERATIONS)
@@ -434,7 +452,9 @@ def maximise(
         raise ConvergenceError(
             f"{model}: the optimiser stopped with max |gradient| {np.max(np.abs(grad)):.3g} per "
             f"customer (tolerance {_GRADIENT_TOLERANCE:g}) at "
-            f"{dict(zip(names, np.exp(log_params).round(6).tolist(), strict=True))}. {hint}"
+            f"{dict(zip(names, np.exp(log_params).round(6).tolist(), strict=True))}.",
+            _estimates(names, log_params),
+            hint,
         )
     hessian_mean = newton.hessian
     information = hessian_mean * total_weight
@@ -443,7 +463,9 @@ def maximise(
         raise IdentificationError(
             f"{model}: the observed information is not positive definite at the optimum "
             f"(eigenvalues {eigenvalues.round(6).tolist()}): some parameter combination is not "
-            f"identified by these data. {hint}"
+            f"identified by these data.",
+            _estimates(names, log_params),
+            hint,
         )
     log_covariance = np.linalg.inv(information)
     log_errors = np.sqrt(np.diag(log_covariance))
@@ -457,7 +479,9 @@ def maximise(
         raise IdentificationError(
             f"{model}: the likelihood is nearly flat at the optimum ({flat}, standard errors "
             f"above {MAX_LOG_STANDARD_ERROR:g} on the log scale), so the data do not identify "
-            f"the estimate. {hint}"
+            f"the estimate.",
+            _estimates(names, log_params),
+            hint,
         )
     return Optimum(
         log_params=log_params,

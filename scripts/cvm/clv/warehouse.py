@@ -18,6 +18,8 @@ engine's frame type and pandas is :mod:`cvm.frames`' job, not this module's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,9 +27,13 @@ from scipy.stats import norm
 
 from cvm.clv import bg_nbd, gamma_gamma
 from cvm.clv.bg_nbd import BgNbdFit
-from cvm.clv.estimation import ClvFitError, ParameterSet
+from cvm.clv.estimation import ClvFitError, ConvergenceError, ParameterSet
 from cvm.clv.gamma_gamma import GammaGammaFit
-from cvm.clv.lifetime_value import score_combinations
+from cvm.clv.lifetime_value import (
+    PURCHASE_HORIZONS_DAYS,
+    discounted_expected_purchases,
+    score_combinations,
+)
 
 # Warehouse column -> engine name (FHL notation, see cvm.clv.bg_nbd).
 INPUT_COLUMNS = {
@@ -46,9 +52,29 @@ _FIT_CLASSES: dict[str, type[BgNbdFit] | type[GammaGammaFit]] = {
 PARAMETER_COLUMNS = [
     "fit_purpose", "model", "parameter", "value", "standard_error", "interval_level", "lower",
     "upper", "unit", "log_likelihood", "n_customers", "fit_seconds", "converged", "iterations",
-    "fit_status", "log_covariance_row",
+    "fit_status", "fit_message", "log_covariance_row",
 ]  # fmt: skip
-_HOLDOUT_HINT = " For the holdout fit, a shorter var clv_holdout_days (or 0 to skip it) may help."
+# fit_status: fitted; skipped (too few repeat customers, not attempted); not_identified or
+# not_converged (attempted; the data do not pin the parameters down, or the optimiser failed).
+FITTED, SKIPPED = "fitted", "skipped"
+# Below this mean drop-out probability per repeat purchase, a / (a + b), the BG/NBD estimate is
+# on the model's no-drop-out boundary (a -> 0, b -> infinity): customers who never leave.
+NO_DROPOUT_SHARE = 1e-4
+# Above this q, customers' spend rates nu ~ Gamma(q, v) vary by less than 1/sqrt(q) = 3 %: the
+# Gamma-Gamma estimate is on its no-heterogeneity boundary (q, v -> infinity, q / v fixed).
+SAME_SPEND_Q = 1e3
+
+
+class StrictFitError(ClvFitError):
+    """The scoring fit failed and var clv_strict_fit asks for the build to stop."""
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """A model that was not fitted: the fit_status and, in plain words, why."""
+
+    status: str
+    message: str
 
 
 def _engine_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -58,29 +84,48 @@ def _engine_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=present).astype({v: "float64" for v in present.values()})
 
 
-def _fit_one(purpose: str, inputs: pd.DataFrame, spend: pd.DataFrame) -> list[ParameterSet]:
-    if inputs.empty:
-        raise ClvFitError(
-            f"{purpose} fit: no customer has a purchase before its calibration end date; "
-            "check var clv_purchase_statuses and the as-of date."
-            + (_HOLDOUT_HINT if purpose == "holdout" else "")
+def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
+    """The status and the plain-words reason of a fit that raised; the two boundaries real
+    data reach most often are named for what they mean."""
+    status = "not_converged" if isinstance(error, ConvergenceError) else "not_identified"
+    estimates = error.estimates or {}
+    a, b, q, v = (estimates.get(name) for name in ("a", "b", "q", "v"))
+    if (
+        model == BgNbdFit.MODEL
+        and a is not None
+        and b is not None
+        and a / (a + b) < NO_DROPOUT_SHARE
+    ):
+        return FitOutcome(
+            status,
+            "almost nobody drops out in these data: the BG/NBD estimate runs to the edge of the "
+            f"model (a = {a:.2g} -> 0, b = {b:.3g} -> infinity; mean drop-out probability per "
+            f"repeat purchase {a / (a + b):.1e}), where it turns into a model in which every "
+            "customer stays active, so P(alive) and lifetime value cannot be estimated. Common "
+            "with regular or subscription-like buyers and short histories; a longer history, "
+            "with some customers lapsing, identifies it.",
         )
+    if model == GammaGammaFit.MODEL and q is not None and v is not None and q > SAME_SPEND_Q:
+        return FitOutcome(
+            status,
+            "customers' average spend per purchase differs hardly more than chance would make "
+            f"it: the Gamma-Gamma estimate runs to the edge of the model (q = {q:.3g}, "
+            f"v = {v:.3g} -> infinity), where every customer has the same expected spend, so "
+            "spend cannot be told apart by customer. Common with fixed prices (subscriptions).",
+        )
+    return FitOutcome(status, error.reason.removeprefix(f"{model}: "))
+
+
+def _fit_model(model: str, fit: Callable[[], ParameterSet]) -> ParameterSet | FitOutcome:
     try:
-        bg_fit = bg_nbd.fit_bg_nbd(
-            inputs["x"], inputs["t_x"], inputs["T"], inputs["n_customers"].to_numpy(float)
-        )
-        gg_fit = gamma_gamma.fit_gamma_gamma(
-            spend["x"], spend["m"], spend["n_customers"].to_numpy(float)
-        )
+        return fit()
     except ClvFitError as error:
-        hint = _HOLDOUT_HINT if purpose == "holdout" else ""
-        raise type(error)(f"{purpose} fit: {error}{hint}") from error
-    return [bg_fit, gg_fit]
+        return failure_outcome(model, error)
 
 
 def _parameter_rows(purpose: str, fit: ParameterSet, interval: float) -> pd.DataFrame:
     """fit.to_frame() with a log-normal interval (from the log-scale covariance the fit
-    estimated) and the covariance rows that let :func:`fits_from_parameters` rebuild the fit."""
+    estimated) and the covariance rows that let :func:`fitted_model` rebuild the fit."""
     frame = fit.to_frame()
     z = norm.ppf((1 + interval) / 2)
     log_errors = np.sqrt(np.diag(fit.log_covariance))
@@ -89,22 +134,24 @@ def _parameter_rows(purpose: str, fit: ParameterSet, interval: float) -> pd.Data
     frame.insert(frame.columns.get_loc("unit"), "lower", fit.estimates * np.exp(-z * log_errors))
     frame.insert(frame.columns.get_loc("unit"), "upper", fit.estimates * np.exp(z * log_errors))
     frame["log_covariance_row"] = [json.dumps(row.tolist()) for row in fit.log_covariance]
-    return frame
+    message = pd.Series([None] * len(frame), dtype="str")  # text even when all null
+    return frame.assign(fit_status=FITTED, fit_message=message).reindex(columns=PARAMETER_COLUMNS)
 
 
-def _skipped_rows(purpose: str, reason: str, interval: float) -> pd.DataFrame:
-    """Parameter rows without values for a fit that was not attempted, saying why."""
+def _unfitted_rows(
+    purpose: str, model: type[ParameterSet], outcome: FitOutcome, interval: float
+) -> pd.DataFrame:
+    """Parameter rows without values for a model that was not fitted, saying why."""
     rows = [
-        {"fit_purpose": purpose, "model": cls.MODEL, "parameter": name, "unit": unit}
-        for cls in (BgNbdFit, GammaGammaFit)
-        for name, unit in zip(cls.PARAMETER_NAMES, cls.PARAMETER_UNITS, strict=True)
+        {"fit_purpose": purpose, "model": model.MODEL, "parameter": name, "unit": unit}
+        for name, unit in zip(model.PARAMETER_NAMES, model.PARAMETER_UNITS, strict=True)
     ]
     frame = pd.DataFrame(rows).reindex(columns=PARAMETER_COLUMNS)
     numeric = ["value", "standard_error", "lower", "upper", "log_likelihood", "n_customers"]
     frame[[*numeric, "fit_seconds"]] = np.nan
     return frame.assign(
-        interval_level=interval, converged=False, iterations=0, fit_status=f"skipped: {reason}",
-        log_covariance_row=pd.Series([None] * len(frame), dtype="str"),
+        interval_level=interval, converged=False, iterations=0, fit_status=outcome.status,
+        fit_message=outcome.message, log_covariance_row=pd.Series([None] * len(frame), dtype="str"),
     )  # fmt: skip
 
 
@@ -115,16 +162,19 @@ def fit_models(
     purpose: str,
     interval: float,
     min_repeat_customers: int,
+    strict: bool = False,
 ) -> pd.DataFrame:
-    """BG/NBD and Gamma-Gamma on the rows of one fit purpose.
+    """BG/NBD and Gamma-Gamma on the rows of one fit purpose, one row per parameter.
 
     ``inputs``: int_clv_inputs_compressed (fit_purpose, repeat_purchase_days, recency_days,
     age_days, customer_count, ...); ``repeat_spend``: int_clv_repeat_spend_compressed
     (fit_purpose, repeat_purchase_days, avg_repeat_spend, customer_count).
     A fit with fewer than ``min_repeat_customers`` repeat customers is not attempted (too little
-    data to estimate drop-out and spend): its rows carry no values and a ``fit_status`` saying
-    so, and the customers get no CLV. A fit that is attempted and fails raises. A holdout fit
-    without rows (clv_holdout_days = 0) gives no rows.
+    data to estimate drop-out and spend): fit_status 'skipped'. A model whose fit fails (not
+    identified, not converged) is a finding, not an error: its rows carry no values, the
+    fit_status and a fit_message in plain words, and its customers get no CLV; with ``strict``
+    a failed scoring fit raises :class:`StrictFitError` instead. A holdout fit without rows
+    (clv_holdout_days = 0) gives no rows.
     """
     if purpose not in FIT_PURPOSES:
         raise ValueError(f"purpose must be one of {FIT_PURPOSES}, got {purpose!r}")
@@ -134,47 +184,67 @@ def fit_models(
     mine = inputs[inputs["fit_purpose"] == purpose]
     if purpose == "holdout" and mine.empty:
         # No holdout fit asked for: no rows, but columns of the types the other fit has.
-        return _skipped_rows(purpose, "", interval).reindex(columns=PARAMETER_COLUMNS).iloc[:0]
+        empty = FitOutcome(SKIPPED, "")
+        return _unfitted_rows(purpose, BgNbdFit, empty, interval).iloc[:0]
     spend = repeat_spend[repeat_spend["fit_purpose"] == purpose]
     repeaters = int(spend["n_customers"].sum())
-    if repeaters < min_repeat_customers:
-        reason = (
-            f"{repeaters} repeat customer(s), fewer than var clv_min_repeat_customers "
-            f"({min_repeat_customers})"
+    if mine.empty or repeaters < min_repeat_customers:
+        skipped = FitOutcome(
+            SKIPPED,
+            f"{repeaters:,} repeat customer(s), fewer than var clv_min_repeat_customers "
+            f"({min_repeat_customers:,}): too few to estimate drop-out and spend, so the fit "
+            "was not attempted",
         )
-        return _skipped_rows(purpose, reason, interval).reindex(columns=PARAMETER_COLUMNS)
-    frames = [
-        _parameter_rows(purpose, fit, interval).assign(fit_status="fitted")
-        for fit in _fit_one(purpose, mine, spend)
-    ]
+        outcomes: list[ParameterSet | FitOutcome] = [skipped, skipped]
+    else:
+        outcomes = [
+            _fit_model(BgNbdFit.MODEL, lambda: bg_nbd.fit_bg_nbd(
+                mine["x"], mine["t_x"], mine["T"], mine["n_customers"].to_numpy(float)
+            )),
+            _fit_model(GammaGammaFit.MODEL, lambda: gamma_gamma.fit_gamma_gamma(
+                spend["x"], spend["m"], spend["n_customers"].to_numpy(float)
+            )),
+        ]  # fmt: skip
+    frames = []
+    for model, outcome in zip((BgNbdFit, GammaGammaFit), outcomes, strict=True):
+        if isinstance(outcome, FitOutcome):
+            if strict and purpose == "scoring" and outcome.status != SKIPPED:
+                raise StrictFitError(
+                    f"The scoring fit of {model.MODEL} is {outcome.status.replace('_', ' ')} "
+                    f"and var clv_strict_fit is true: {outcome.message}"
+                )
+            frames.append(_unfitted_rows(purpose, model, outcome, interval))
+        else:
+            frames.append(_parameter_rows(purpose, outcome, interval))
     return pd.concat(frames, ignore_index=True).reindex(columns=PARAMETER_COLUMNS)
 
 
-def fitted_purposes(parameters: pd.DataFrame) -> set[str]:
-    return set(parameters.loc[parameters["fit_status"] == "fitted", "fit_purpose"])
+def fitted_model(parameters: pd.DataFrame, purpose: str, model: str) -> ParameterSet | None:
+    """The fitted model of one purpose rebuilt from the rows :func:`fit_models` wrote, or
+    None when it was not fitted."""
+    cls = _FIT_CLASSES[model]
+    rows = parameters[(parameters["fit_purpose"] == purpose) & (parameters["model"] == model)]
+    if rows.empty or (rows["fit_status"] != FITTED).any():
+        return None
+    rows = rows.set_index("parameter").loc[list(cls.PARAMETER_NAMES)]
+    first = rows.iloc[0]
+    return cls(
+        **{name: float(rows.loc[name, "value"]) for name in cls.PARAMETER_NAMES},
+        log_likelihood=float(first["log_likelihood"]),
+        n_customers=float(first["n_customers"]),
+        fit_seconds=float(first["fit_seconds"]),
+        converged=bool(first["converged"]),
+        iterations=int(first["iterations"]),
+        log_covariance=np.array([json.loads(r) for r in rows["log_covariance_row"]]),
+    )
 
 
 def fits_from_parameters(parameters: pd.DataFrame, purpose: str) -> tuple[BgNbdFit, GammaGammaFit]:
-    """Rebuilds the fitted models of one purpose from the rows :func:`fit_models` wrote."""
-    fits = []
-    for model in (BgNbdFit.MODEL, GammaGammaFit.MODEL):
-        cls = _FIT_CLASSES[model]
-        rows = parameters[(parameters["fit_purpose"] == purpose) & (parameters["model"] == model)]
-        rows = rows.set_index("parameter").loc[list(cls.PARAMETER_NAMES)]
-        first = rows.iloc[0]
-        fits.append(
-            cls(
-                **{name: float(rows.loc[name, "value"]) for name in cls.PARAMETER_NAMES},
-                log_likelihood=float(first["log_likelihood"]),
-                n_customers=float(first["n_customers"]),
-                fit_seconds=float(first["fit_seconds"]),
-                converged=bool(first["converged"]),
-                iterations=int(first["iterations"]),
-                log_covariance=np.array([json.loads(r) for r in rows["log_covariance_row"]]),
-            )
-        )
-    bg_fit, gg_fit = fits
-    assert isinstance(bg_fit, BgNbdFit) and isinstance(gg_fit, GammaGammaFit)
+    """Both fitted models of one purpose; raises when either was not fitted."""
+    bg_fit = fitted_model(parameters, purpose, BgNbdFit.MODEL)
+    gg_fit = fitted_model(parameters, purpose, GammaGammaFit.MODEL)
+    if not (isinstance(bg_fit, BgNbdFit) and isinstance(gg_fit, GammaGammaFit)):
+        raise ValueError(f"the {purpose} fit has no fitted BG/NBD and Gamma-Gamma models")
     return bg_fit, gg_fit
 
 
@@ -202,10 +272,11 @@ def score_fits(
     out = []
     for purpose in FIT_PURPOSES:
         mine = engine[engine["fit_purpose"] == purpose]
-        if mine.empty or purpose not in fitted_purposes(parameters):
-            continue
-        bg_fit, gg_fit = fits_from_parameters(parameters, purpose)
-        if purpose == "scoring":
+        bg_fit = fitted_model(parameters, purpose, BgNbdFit.MODEL)
+        if mine.empty or not isinstance(bg_fit, BgNbdFit):
+            continue  # no BG/NBD fit: nothing to score (clv_model_parameters says why)
+        gg_fit = fitted_model(parameters, purpose, GammaGammaFit.MODEL)
+        if purpose == "scoring" and isinstance(gg_fit, GammaGammaFit):
             scored = score_combinations(
                 bg_fit, gg_fit, mine, horizon_days=horizon_days, margin=1.0,
                 annual_discount_rate=annual_discount_rate, interval=interval,
@@ -221,12 +292,24 @@ def score_fits(
                 }
             )
         else:
+            # The purchase model alone: P(alive) and expected purchases, no spend (the holdout
+            # report needs no more; a scoring fit without Gamma-Gamma has no CLV).
             scored = mine.copy()
             x, t_x, T = (mine[c].to_numpy(float) for c in ("x", "t_x", "T"))
             scored["p_alive"] = bg_nbd.probability_alive(bg_fit, x, t_x, T)
-            scored["expected_purchases_holdout"] = bg_nbd.conditional_expected_purchases(
-                bg_fit, holdout_days, x, t_x, T
-            )
+            if purpose == "scoring":
+                for days in PURCHASE_HORIZONS_DAYS:
+                    scored[f"expected_purchases_{days}d"] = bg_nbd.conditional_expected_purchases(
+                        bg_fit, days, x, t_x, T
+                    )
+                scored["discounted_expected_purchases"] = discounted_expected_purchases(
+                    bg_fit, x, t_x, T, horizon_days=horizon_days,
+                    annual_discount_rate=annual_discount_rate,
+                )  # fmt: skip
+            else:
+                scored["expected_purchases_holdout"] = bg_nbd.conditional_expected_purchases(
+                    bg_fit, holdout_days, x, t_x, T
+                )
         out.append(scored)
     columns = [
         *KEY_COLUMNS, "p_alive", "expected_purchases_30d", "expected_purchases_90d",

@@ -1,0 +1,143 @@
+"""The CLV engine as the warehouse calls it: a fit that cannot be identified is a finding with a
+reason in plain words, not a crash; strict mode stops; scoring uses what was fitted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cvm.clv import bg_nbd
+from cvm.clv.estimation import IdentificationError
+from cvm.clv.warehouse import (
+    StrictFitError,
+    failure_outcome,
+    fit_models,
+    score_fits,
+)
+
+SCORE = {
+    "horizon_days": 365,
+    "annual_discount_rate": 0.1,
+    "interval": 0.8,
+    "interval_method": "delta",
+    "draws": 50,
+    "holdout_days": 90,
+}
+
+
+def customers(n: int, seed: int, *, dropout: bool, same_spend: bool = False) -> pd.DataFrame:
+    """Whole-day (x, t_x, T, m) of n customers buying as Poisson processes (rate ~ Gamma(2,
+    rate 30) per day); with ``dropout`` each repeat purchase ends the customer with a
+    probability p ~ Beta(0.8, 2.5), else nobody ever leaves. Spend is Gamma-Gamma, or one price
+    for all (``same_spend``)."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(2.0, 1 / 30, n)
+    T = rng.integers(100, 700, n).astype(float)
+    purchases = rng.poisson(rate * T)
+    x = np.minimum(purchases, rng.geometric(rng.beta(0.8, 2.5, n))) if dropout else purchases
+    t_x = np.where(x > 0, np.ceil(T * rng.beta(np.maximum(x, 1), purchases - x + 1)), 0.0)
+    t_x = np.minimum(np.maximum(t_x, x), T)
+    nu = rng.gamma(4.0, 1 / 40.0, n)
+    m = (
+        np.full(n, 25.0)
+        if same_spend
+        else rng.gamma(6.0 * np.maximum(x, 1), 1 / (nu * np.maximum(x, 1)))
+    )
+    return pd.DataFrame({"x": x, "t_x": t_x, "T": T, "m": np.where(x > 0, m, np.nan)})
+
+
+def warehouse_inputs(
+    frame: pd.DataFrame, purpose: str = "scoring"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """int_clv_inputs_compressed and int_clv_repeat_spend_compressed of one purpose."""
+    keys = ["x", "t_x", "T"]
+    inputs = frame.groupby(keys, as_index=False).agg(n=("m", "size"), m=("m", "mean"))
+    inputs = inputs.rename(
+        columns={"x": "repeat_purchase_days", "t_x": "recency_days", "T": "age_days",
+                 "n": "customer_count", "m": "avg_repeat_spend"}
+    )  # fmt: skip
+    repeat = frame[frame["x"] > 0].groupby(["x", "m"], as_index=False).size()
+    repeat = repeat.rename(
+        columns={"x": "repeat_purchase_days", "m": "avg_repeat_spend", "size": "customer_count"}
+    )
+    return inputs.assign(fit_purpose=purpose), repeat.assign(fit_purpose=purpose)
+
+
+def fit(frame: pd.DataFrame, purpose: str = "scoring", **options) -> pd.DataFrame:
+    inputs, repeat = warehouse_inputs(frame, purpose)
+    return fit_models(
+        inputs, repeat, purpose=purpose, interval=0.8, min_repeat_customers=50, **options
+    )
+
+
+def status(parameters: pd.DataFrame, model: str) -> tuple[str, str]:
+    rows = parameters[parameters["model"] == model]
+    assert len(set(rows["fit_status"])) == 1 and len(set(rows["fit_message"].fillna(""))) == 1
+    return rows["fit_status"].iloc[0], rows["fit_message"].iloc[0]
+
+
+def test_customers_who_never_leave_are_a_finding_in_plain_words():
+    parameters = fit(customers(3000, seed=1, dropout=False))
+    bg_status, message = status(parameters, "bg_nbd")
+    assert bg_status == "not_identified"
+    assert message.startswith("almost nobody drops out in these data")
+    assert "a = " in message and "-> 0" in message and "Things to try" not in message
+    assert parameters.loc[parameters["model"] == "bg_nbd", "value"].isna().all()
+    assert not parameters.loc[parameters["model"] == "bg_nbd", "converged"].any()
+    gg_status, gg_message = status(parameters, "gamma_gamma")
+    assert gg_status == "fitted" and pd.isna(gg_message)
+    assert parameters.loc[parameters["model"] == "gamma_gamma", "value"].notna().all()
+
+
+def test_strict_stops_a_failed_scoring_fit_but_never_the_holdout():
+    frame = customers(3000, seed=1, dropout=False)
+    with pytest.raises(StrictFitError, match="var clv_strict_fit is true: almost nobody drops out"):
+        fit(frame, strict=True)
+    holdout = fit(frame, purpose="holdout", strict=True)
+    assert status(holdout, "bg_nbd")[0] == "not_identified"
+
+
+def test_too_few_repeat_customers_skip_both_models_even_when_strict():
+    parameters = fit(customers(30, seed=2, dropout=True), strict=True)
+    for model in ("bg_nbd", "gamma_gamma"):
+        skipped, message = status(parameters, model)
+        assert skipped == "skipped" and "fewer than var clv_min_repeat_customers (50)" in message
+
+
+def test_nothing_is_scored_without_a_purchase_model():
+    frame = customers(3000, seed=1, dropout=False)
+    inputs, _ = warehouse_inputs(frame)
+    scores = score_fits(inputs, fit(frame), **SCORE)
+    assert scores.empty and "p_alive" in scores.columns
+
+
+def test_a_failed_spend_model_leaves_p_alive_and_purchases_but_no_clv():
+    frame = customers(3000, seed=3, dropout=True, same_spend=True)
+    parameters = fit(frame)
+    assert status(parameters, "bg_nbd")[0] == "fitted"
+    gg_status, message = status(parameters, "gamma_gamma")
+    assert gg_status == "not_identified" and "distinct mean spend" in message
+    inputs, _ = warehouse_inputs(frame)
+    scores = score_fits(inputs, parameters, **SCORE)
+    assert len(scores) == len(inputs)
+    bg = parameters[parameters["model"] == "bg_nbd"].set_index("parameter")["value"]
+    params = bg_nbd.BgNbdParams(*(bg[name] for name in ("r", "alpha", "a", "b")))
+    expected = bg_nbd.probability_alive(
+        params, scores["repeat_purchase_days"], scores["recency_days"], scores["age_days"]
+    )
+    assert np.allclose(scores["p_alive"], expected, rtol=1e-12)
+    assert scores["expected_purchases_365d"].notna().all()
+    assert scores["discounted_expected_purchases"].gt(0).all()
+    assert scores["discounted_expected_spend"].isna().all()
+
+
+def test_the_spend_models_boundary_is_named():
+    error = IdentificationError(
+        "gamma_gamma: the likelihood is nearly flat", {"p": 7.7, "q": 9300.0, "v": 57000.0}
+    )
+    outcome = failure_outcome("gamma_gamma", error)
+    assert outcome.status == "not_identified"
+    assert outcome.message.startswith("customers' average spend per purchase differs hardly")
+    other = failure_outcome("gamma_gamma", IdentificationError("gamma_gamma: flat", {"q": 3.0}))
+    assert other.message == "flat"  # the engine's reason, without the model prefix
