@@ -1,10 +1,13 @@
--- Per customer, the lifetime-value scores of the scoring fit: the combination's scores for
+-- Per customer in the scoring fit, the lifetime-value scores: the combination's scores for
 -- everything that depends on (x, t_x, T) only, and the customer's own expected spend from
 -- the Gamma-Gamma parameters and m. CLV is linear in the expected spend, so the customer's
 -- CLV (and interval) is the combination's scaled by own / combination expected spend, times
--- the margin: var clv_margin, or when it is null the observed gross margin share (net revenue
--- minus cost of goods, over net revenue) of completed orders with known cost in the lookback.
+-- the margin: var clv_margin; else, on the gross_margin value basis, the observed gross margin
+-- share (net revenue minus cost of goods, over net revenue) of completed orders with known cost
+-- in the lookback; else (revenue basis) 1, so CLV is expected net revenue. A customer whose
+-- fit failed or was skipped keeps a row, without CLV, with the reason (clv_status).
 {%- set horizon_days = var('clv_horizon_days') | int %}
+{%- set clv_margin = var('clv_margin') %}
 
 with
 
@@ -25,13 +28,19 @@ scores as (
 parameters as (
 
     select * from {{ ref('int_clv_models_fitted') }}
-    where fit_purpose = 'scoring' and model = 'gamma_gamma'
+    where fit_purpose = 'scoring'
 
 ),
 
 tier_bands as (
 
     select * from {{ ref('int_value_tier_bands') }}
+
+),
+
+value_basis as (
+
+    select * from {{ ref('int_value_basis_chosen') }}
 
 ),
 
@@ -62,11 +71,17 @@ observed_margin as (
 margin as (
 
     select
-        coalesce(
-            cast({{ 'null' if var('clv_margin') is none else var('clv_margin') }} as {{ cvm_type_double() }}),
-            margin
-        ) as margin
-    from observed_margin
+        value_basis.value_basis,
+        {% if clv_margin is none -%}
+            case when value_basis.value_basis = 'gross_margin' then observed_margin.margin else 1.0 end
+                as margin,
+            value_basis.value_basis as clv_basis
+        {%- else -%}
+            cast({{ clv_margin }} as {{ cvm_type_double() }}) as margin,
+            'gross_margin' as clv_basis
+        {%- endif %}
+    from value_basis
+    cross join observed_margin
 
 ),
 
@@ -76,6 +91,18 @@ gamma_gamma as (
         max(case when parameter = 'p' then value end) as p,
         max(case when parameter = 'q' then value end) as q,
         max(case when parameter = 'v' then value end) as v
+    from parameters
+    where model = 'gamma_gamma' and fit_status = 'fitted'
+
+),
+
+fits as (
+
+    select
+        coalesce(max(case when model = 'bg_nbd' then fit_status end), 'skipped') as bg_nbd_status,
+        max(case when model = 'bg_nbd' then fit_message end) as bg_nbd_message,
+        coalesce(max(case when model = 'gamma_gamma' then fit_status end), 'skipped') as gamma_gamma_status,
+        max(case when model = 'gamma_gamma' then fit_message end) as gamma_gamma_message
     from parameters
 
 ),
@@ -89,21 +116,20 @@ spent as (
         scores.expected_purchases_90d,
         scores.expected_purchases_365d,
         scores.expected_avg_spend as combination_expected_avg_spend,
-        margin.margin * scores.discounted_expected_spend as clv,
-        margin.margin * scores.discounted_expected_spend_lower as clv_lower,
-        margin.margin * scores.discounted_expected_spend_upper as clv_upper,
+        scores.discounted_expected_spend,
+        scores.discounted_expected_spend_lower,
+        scores.discounted_expected_spend_upper,
         {{ cvm_gamma_gamma_expected_spend(
             'customers.repeat_purchase_days', 'customers.avg_repeat_spend',
             'gamma_gamma.p', 'gamma_gamma.q', 'gamma_gamma.v'
         ) }} as expected_avg_spend
     from customers
-    inner join scores
+    left join scores
         on
             customers.repeat_purchase_days = scores.repeat_purchase_days
             and customers.recency_days = scores.recency_days
             and customers.age_days = scores.age_days
     cross join gamma_gamma
-    cross join margin
 
 ),
 
@@ -116,37 +142,68 @@ scaled as (
         expected_purchases_90d,
         expected_purchases_365d,
         expected_avg_spend,
-        clv * expected_avg_spend / combination_expected_avg_spend as clv,
-        clv_lower * expected_avg_spend / combination_expected_avg_spend as clv_lower,
-        clv_upper * expected_avg_spend / combination_expected_avg_spend as clv_upper
+        discounted_expected_spend * expected_avg_spend / combination_expected_avg_spend as spend,
+        discounted_expected_spend_lower * expected_avg_spend / combination_expected_avg_spend as spend_lower,
+        discounted_expected_spend_upper * expected_avg_spend / combination_expected_avg_spend as spend_upper
     from spent
+
+),
+
+valued as (
+
+    select
+        scaled.*,
+        margin.margin * scaled.spend as clv,
+        margin.margin * scaled.spend_lower as clv_lower,
+        margin.margin * scaled.spend_upper as clv_upper,
+        case when scaled.spend is not null then margin.clv_basis end as clv_basis,
+        -- What the tiers are measured on, per 365 days of horizon: the CLV on the gross-margin
+        -- basis, the expected net revenue on the revenue basis.
+        case when margin.value_basis = 'gross_margin' then margin.margin * scaled.spend else scaled.spend end
+        * 365.0 / {{ horizon_days }} as predicted_value_per_year,
+        case
+            when fits.bg_nbd_status != 'fitted'
+                then {{ dbt.concat(["'fit_'", 'fits.bg_nbd_status']) }}
+            when fits.gamma_gamma_status != 'fitted'
+                then {{ dbt.concat(["'fit_'", 'fits.gamma_gamma_status']) }}
+            when margin.margin is null then 'margin_unknown'
+            else 'scored'
+        end as clv_status,
+        case
+            when fits.bg_nbd_status != 'fitted'
+                then {{ dbt.concat(["'BG/NBD purchase model: '", 'fits.bg_nbd_message']) }}
+            when fits.gamma_gamma_status != 'fitted'
+                then {{ dbt.concat(["'Gamma-Gamma spend model: '", 'fits.gamma_gamma_message']) }}
+            when margin.margin is null
+                then 'no completed purchase in the lookback has a known cost of goods: set var clv_margin'
+        end as clv_status_reason
+    from scaled
+    cross join margin
+    cross join fits
 
 ),
 
 final as (
 
     select
-        scaled.customer_id,
-        scaled.p_alive,
-        scaled.expected_purchases_30d,
-        scaled.expected_purchases_90d,
-        scaled.expected_purchases_365d,
-        scaled.expected_avg_spend,
-        scaled.clv,
-        scaled.clv_lower,
-        scaled.clv_upper,
-        -- The tier the CLV would earn: tiers are set on 12 months of margin, so compare the
-        -- CLV per 365 days of horizon.
+        valued.customer_id,
+        valued.p_alive,
+        valued.expected_purchases_30d,
+        valued.expected_purchases_90d,
+        valued.expected_purchases_365d,
+        valued.expected_avg_spend,
+        valued.clv,
+        valued.clv_lower,
+        valued.clv_upper,
+        valued.clv_basis,
+        valued.clv_status,
+        valued.clv_status_reason,
+        -- The tier that value would earn: tiers are set on 12 months of value.
         tier_bands.value_tier as predicted_value_tier,
         tier_bands.tier_rank as predicted_tier_rank
-    from scaled
+    from valued
     left join tier_bands
-        on
-            scaled.clv * 365.0 / {{ horizon_days }} >= tier_bands.lower_gross_margin
-            and (
-                scaled.clv * 365.0 / {{ horizon_days }} < tier_bands.upper_gross_margin
-                or tier_bands.upper_gross_margin is null
-            )
+        on {{ cvm_in_tier_band('valued.predicted_value_per_year', 'tier_bands') }}
 
 )
 

@@ -1,6 +1,8 @@
 -- Holdout check of the BG/NBD fit: customers with a purchase by the holdout fit's calibration
 -- end, bucketed by their calibration repeat purchase days (0..6, 7+, as in FHL's figure 4),
--- with actual and predicted repeat purchase days in the holdout period, and a total row.
+-- with actual and predicted repeat purchase days in the holdout period, and a total row. When
+-- the holdout fit was skipped or failed, the actual purchases stay and the predictions are
+-- null, with the fit's status and message.
 with
 
 customers as (
@@ -16,6 +18,16 @@ scores as (
 
 ),
 
+fit as (
+
+    select
+        max(fit_status) as fit_status,
+        max(fit_message) as fit_message
+    from {{ ref('int_clv_holdout_models_fitted') }}
+    where model = 'bg_nbd'
+
+),
+
 predicted as (
 
     select
@@ -24,7 +36,7 @@ predicted as (
         scores.expected_purchases_holdout,
         least(customers.repeat_purchase_days, 7) as bucket_order
     from customers
-    inner join scores
+    left join scores
         on
             customers.repeat_purchase_days = scores.repeat_purchase_days
             and customers.recency_days = scores.recency_days
@@ -67,6 +79,17 @@ summed as (
 
 ),
 
+reported as (
+
+    select
+        summed.*,
+        fit.fit_status,
+        fit.fit_message
+    from summed
+    cross join fit
+
+),
+
 final as (
 
     select
@@ -83,8 +106,10 @@ final as (
         cast(
             (predicted_purchase_days - actual_purchase_days) / nullif(actual_purchase_days, 0)
             as {{ cvm_type_double() }}
-        ) as relative_error
-    from summed
+        ) as relative_error,
+        fit_status,
+        fit_message
+    from reported
 
 )
 

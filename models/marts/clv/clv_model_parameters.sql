@@ -39,7 +39,8 @@ final as (
         fit_seconds,
         converged,
         iterations,
-        fit_status
+        fit_status,
+        fit_message
     from fitted
 
 )

@@ -54,6 +54,12 @@ tier_bands as (
 
 ),
 
+value_basis as (
+
+    select * from {{ ref('int_value_basis_chosen') }}
+
+),
+
 clv as (
 
     select * from {{ ref('int_customers_clv_scored') }}
@@ -138,38 +144,49 @@ joined as (
 
 margined as (
 
+    -- Margins exist only where costs are known: never for a shop without cost data, and not
+    -- for a customer with a lookback purchase of unknown cost (never overstated).
+    select
+        joined.*,
+        value_basis.value_basis,
+        case
+            when value_basis.has_cost_data and joined.purchases_without_cost_lookback = 0
+                then joined.cost_of_goods_lookback
+        end as known_cost_of_goods_lookback,
+        case
+            when value_basis.has_cost_data and joined.purchases_without_cost_lookback = 0
+                then
+                    joined.net_revenue_lookback - joined.cost_of_goods_lookback
+                    - joined.complaint_compensation_lookback
+        end as gross_margin_lookback
+    from joined
+    cross join value_basis
+
+),
+
+valued as (
+
     select
         *,
         case
-            when purchases_without_cost_lookback = 0
-                then net_revenue_lookback - cost_of_goods_lookback - complaint_compensation_lookback
-        end as gross_margin_lookback
-    from joined
+            when value_basis = 'gross_margin' then gross_margin_lookback
+            else net_revenue_lookback - complaint_compensation_lookback
+        end as value_lookback
+    from margined
 
 ),
 
 tiered as (
 
     select
-        margined.*,
-        case
-            when margined.first_purchase_date is null then null
-            when
-                margined.first_purchase_date
-                > {{ dbt.dateadd('day', -(var('new_customer_days') | int), 'margined.as_of_date') }}
-                then 'New'
-            when margined.purchase_count_lookback = 0 then 'Inactive'
-            when margined.gross_margin_lookback is null then 'Unrated'
-            else tier_bands.value_tier
-        end as value_tier
-    from margined
+        valued.*,
+        {{ cvm_value_tier(
+            'valued.first_purchase_date', 'valued.as_of_date', 'valued.purchase_count_lookback',
+            'valued.value_lookback', 'tier_bands.value_tier'
+        ) }} as value_tier
+    from valued
     left join tier_bands
-        on
-            margined.gross_margin_lookback >= tier_bands.lower_gross_margin
-            and (
-                margined.gross_margin_lookback < tier_bands.upper_gross_margin
-                or tier_bands.upper_gross_margin is null
-            )
+        on {{ cvm_in_tier_band('valued.value_lookback', 'tier_bands') }}
 
 ),
 
@@ -211,12 +228,11 @@ final as (
         cast(tiered.discount_amount_lookback as decimal(18, 2)) as discount_amount_lookback,
         cast(tiered.refund_amount_lookback as decimal(18, 2)) as refund_amount_lookback,
         cast(tiered.complaint_compensation_lookback as decimal(18, 2)) as complaint_compensation_lookback,
-        case
-            when tiered.purchases_without_cost_lookback = 0
-                then cast(tiered.cost_of_goods_lookback as decimal(18, 2))
-        end as cost_of_goods_lookback,
+        cast(tiered.known_cost_of_goods_lookback as decimal(18, 2)) as cost_of_goods_lookback,
         cast(tiered.gross_margin_lookback as decimal(18, 2)) as gross_margin_lookback,
-        coalesce(tiered.gross_margin_lookback < 0, false) as is_unprofitable_lookback,
+        tiered.gross_margin_lookback < 0 as is_unprofitable_lookback,
+        tiered.value_basis,
+        cast(tiered.value_lookback as decimal(18, 2)) as value_lookback,
         tiered.value_tier,
         clv.p_alive,
         clv.expected_purchases_30d,
@@ -227,6 +243,13 @@ final as (
         clv.clv,
         clv.clv_lower,
         clv.clv_upper,
+        clv.clv_basis,
+        coalesce(clv.clv_status, 'no_purchase') as clv_status,
+        case
+            when clv.customer_id is null
+                then 'no purchase (an order with a status in var clv_purchase_statuses) by the as-of date'
+            else clv.clv_status_reason
+        end as clv_status_reason,
         clv.predicted_value_tier,
         -- Predicted above today's tier; New, Inactive and Unrated count as the lowest tier.
         coalesce(

@@ -8,7 +8,8 @@
 }}
 -- One row per customer per month, from the month of the first purchase to the as-of month,
 -- with the value tier the customer had at the month's end (the as-of date for its month).
--- Same rules as customer_value.value_tier, on a window of whole calendar months.
+-- Same rule (macro cvm_value_tier) and value basis as customer_value.value_tier, on a window
+-- of whole calendar months.
 {%- set window_months = var('tier_window_months') | int %}
 {#- Months the history can span (a hundred years): the length of the month spine below. #}
 {%- set max_history_months = 1200 %}
@@ -46,6 +47,12 @@ as_of as (
 tier_bands as (
 
     select * from {{ ref('int_value_tier_bands') }}
+
+),
+
+value_basis as (
+
+    select * from {{ ref('int_value_basis_chosen') }}
 
 ),
 
@@ -111,6 +118,7 @@ filled as (
         grid.*,
         coalesce(monthly.purchase_count, 0) as purchase_count,
         coalesce(monthly.net_revenue, 0) as net_revenue,
+        coalesce(monthly.complaint_compensation, 0) as complaint_compensation,
         coalesce(monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation, 0) as gross_margin,
         coalesce(monthly.purchases_without_cost, 0) as purchases_without_cost
     from grid
@@ -129,6 +137,7 @@ running as (
         *,
         sum(purchase_count) over to_date as running_purchase_count,
         sum(net_revenue) over to_date as running_net_revenue,
+        sum(complaint_compensation) over to_date as running_complaint_compensation,
         sum(gross_margin) over to_date as running_gross_margin,
         sum(purchases_without_cost) over to_date as running_purchases_without_cost
     from filled
@@ -148,6 +157,9 @@ windowed as (
             as purchase_count_window,
         running_net_revenue - coalesce(lag(running_net_revenue, {{ window_months }}) over by_month, 0)
             as net_revenue_window,
+        running_complaint_compensation
+        - coalesce(lag(running_complaint_compensation, {{ window_months }}) over by_month, 0)
+            as complaint_compensation_window,
         running_gross_margin - coalesce(lag(running_gross_margin, {{ window_months }}) over by_month, 0)
             as gross_margin_window,
         running_purchases_without_cost
@@ -165,45 +177,54 @@ ended as (
         case
             when windowed.period_month = as_of.as_of_month then as_of.as_of_date
             else cast({{ dbt.last_day('windowed.period_month', 'month') }} as date)
-        end as period_end_date
+        end as period_end_date,
+        value_basis.value_basis,
+        -- Margins only where costs are known (as in customer_value).
+        case
+            when value_basis.has_cost_data and windowed.purchases_without_cost_window = 0
+                then windowed.gross_margin_window
+        end as known_gross_margin_window
     from windowed
     cross join as_of
+    cross join value_basis
+
+),
+
+valued as (
+
+    select
+        *,
+        case
+            when value_basis = 'gross_margin' then known_gross_margin_window
+            else net_revenue_window - complaint_compensation_window
+        end as value_window
+    from ended
 
 ),
 
 final as (
 
     select
-        ended.customer_id,
-        ended.period_month,
-        ended.period_end_date,
-        cast(ended.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
-        cast(ended.net_revenue_window as decimal(18, 2)) as net_revenue_window,
+        valued.customer_id,
+        valued.period_month,
+        valued.period_end_date,
+        cast(valued.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
+        cast(valued.net_revenue_window as decimal(18, 2)) as net_revenue_window,
         -- The one definition of an active customer: a completed purchase in the trailing window.
-        ended.purchase_count_window > 0 as is_active,
-        case
-            when ended.purchases_without_cost_window = 0 then cast(ended.gross_margin_window as decimal(18, 2))
-        end as gross_margin_window,
-        case
-            when
-                ended.first_purchase_date
-                > {{ dbt.dateadd('day', -(var('new_customer_days') | int), 'ended.period_end_date') }}
-                then 'New'
-            when ended.purchase_count_window = 0 then 'Inactive'
-            when ended.purchases_without_cost_window > 0 then 'Unrated'
-            else tier_bands.value_tier
-        end as value_tier
-    from ended
+        valued.purchase_count_window > 0 as is_active,
+        cast(valued.known_gross_margin_window as decimal(18, 2)) as gross_margin_window,
+        valued.value_basis,
+        cast(valued.value_window as decimal(18, 2)) as value_window,
+        {{ cvm_value_tier(
+            'valued.first_purchase_date', 'valued.period_end_date', 'valued.purchase_count_window',
+            'valued.value_window', 'tier_bands.value_tier'
+        ) }} as value_tier
+    from valued
     left join tier_bands
-        on
-            ended.gross_margin_window >= tier_bands.lower_gross_margin
-            and (
-                ended.gross_margin_window < tier_bands.upper_gross_margin
-                or tier_bands.upper_gross_margin is null
-            )
+        on {{ cvm_in_tier_band('valued.value_window', 'tier_bands') }}
     {% if is_incremental() %}
         cross join first_output_month
-    where ended.period_month >= first_output_month.month_start
+    where valued.period_month >= first_output_month.month_start
     {% endif %}
 
 )

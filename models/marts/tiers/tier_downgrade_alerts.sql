@@ -1,6 +1,7 @@
 -- High-value customers (from-tier in var downgrade_alert_tiers) who moved down a tier in the
 -- latest month of the history, with what changed between the two month ends: recency,
--- purchases, revenue and margin in the tier window, complaints in the window, latest NPS.
+-- purchases, revenue, margin and the value the tier is assigned on (value basis) in the tier
+-- window, complaints in the window, latest NPS.
 {%- set window_months = var('tier_window_months') | int %}
 {%- set alert_tiers = "'" ~ (var('downgrade_alert_tiers') | join("', '")) ~ "'" %}
 
@@ -79,7 +80,10 @@ alerts as (
         from_history.net_revenue_window as net_revenue_before,
         to_history.net_revenue_window as net_revenue_after,
         from_history.gross_margin_window as gross_margin_before,
-        to_history.gross_margin_window as gross_margin_after
+        to_history.gross_margin_window as gross_margin_after,
+        to_history.value_basis,
+        from_history.value_window as value_before,
+        to_history.value_window as value_after
     from migrations
     inner join history as from_history
         on
@@ -204,6 +208,9 @@ final as (
         alerts.net_revenue_after,
         alerts.gross_margin_before,
         alerts.gross_margin_after,
+        alerts.value_basis,
+        alerts.value_before,
+        alerts.value_after,
         cast(measured_before.complaint_count_window as {{ dbt.type_bigint() }}) as complaint_count_before,
         cast(measured_after.complaint_count_window as {{ dbt.type_bigint() }}) as complaint_count_after,
         cast(measured_before.nps_score as integer) as nps_score_before,
