@@ -31,6 +31,41 @@ TIMESTAMP_REGEX = (
     r"(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
 )
 NUMBER_REGEX = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
+CONTRACT = "models/staging/shop/_shop__sources.yml"
+HINTS = {  # what the user can do about each kind of finding
+    "required_file_present": (
+        "put the file in CVM_RAW_DIR under this name (the README's 'Your own data' maps common "
+        "export shapes to the contract)"
+    ),
+    "columns": f"rename the export's columns to the contract's names ({CONTRACT})",
+    "readable_file": "export the file again (CSV in UTF-8, or Parquet)",
+    "row_count": "the file has a header and no rows: export it again, or leave the file out",
+    "repeated_header_rows": (
+        "several exports were concatenated with their headers; remove the repeated header lines"
+    ),
+    "unique_key_rate": (
+        "ids must be unique within a file; this many repeats suggests a wrong id column or an "
+        "export appended to itself (staging keeps one copy of each and quarantines the rest)"
+    ),
+    "latest": (
+        "the export holds dates after today: check the date format and time zone, or the "
+        "as-of date (CVM_AS_OF_DATE)"
+    ),
+    "rows_per_day": (
+        "the latest days look half-loaded: export again, or set CVM_AS_OF_DATE to the last "
+        "complete day"
+    ),
+    "null": "fill in the column or leave such rows out; staging quarantines rows without it",
+    "unparseable timestamps": (
+        "write dates as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (e.g. with python -m cvm.importers, "
+        "or a cast in your export query)"
+    ),
+    "unparseable numbers": (
+        "write numbers with a dot for decimals and no thousands separators or currency signs"
+    ),
+    "out of range": "check the unit (cents or currency units?) and the values shown",
+    "not allowed": "map the export's values to the contract's",
+}
 
 
 def raw_contract(path: Path = SOURCES_FILE) -> list[dict[str, Any]]:
@@ -79,12 +114,13 @@ def run_raw_gate(
                             None,
                             CRITICAL,
                             f"no {name}.parquet or {name}.csv in {raw_dir}",
+                            hint=HINTS["required_file_present"],
                         )
                     )
                 continue
             problem = file_problem(path)
             if problem:
-                result.findings.append(Finding(path.name, "readable_file", None, CRITICAL, problem))
+                result.findings.append(unreadable(path, problem))
                 continue
             config = settings["tables"].get(name, {})
             first_new = len(result.findings)
@@ -94,10 +130,12 @@ def run_raw_gate(
                 with_samples(con, reader_sql(path), checks, result, first_new)
             except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
                 message = " ".join(str(error).split())[:300]
-                result.findings.append(
-                    Finding(path.name, "readable_file", None, CRITICAL, f"unreadable: {message}")
-                )
+                result.findings.append(unreadable(path, f"unreadable: {message}"))
     return result
+
+
+def unreadable(path: Path, problem: str) -> Finding:
+    return Finding(path.name, "readable_file", None, CRITICAL, problem, hint=HINTS["readable_file"])
 
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
@@ -182,7 +220,9 @@ def table_batches(
     if missing:
         columns_found = pd.DataFrame({c: [] for c in found.values()})
         expectation = gxe.ExpectTableColumnsToMatchSet(
-            column_set=required, exact_match=False, meta={"severity": CRITICAL}
+            column_set=required,
+            exact_match=False,
+            meta={"severity": CRITICAL, "hint": HINTS["columns"]},
         )
         return [Batch(name, columns_found, [expectation])], []
     checks = row_checks(config, columns, found)
@@ -196,21 +236,25 @@ def table_batches(
         gxe.ExpectColumnValuesToBeBetween(
             column=check.share_column,
             max_value=check.max_share,
-            meta={"severity": check.severity},
+            meta={"severity": check.severity, "unit": "share", "hint": check.hint},
         )
         for check in checks
     ]
     if table.get("meta", {}).get("required"):
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="row_count", min_value=1, meta={"severity": CRITICAL}
+                column="row_count",
+                min_value=1,
+                meta={"severity": CRITICAL, "hint": HINTS["row_count"]},
             )
         )
     if path.suffix == ".csv" and "repeated_header_rows" in facts:
         repeated = settings["repeated_header_rows"]
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="repeated_header_rows", max_value=0, meta={"severity": repeated["severity"]}
+                column="repeated_header_rows",
+                max_value=0,
+                meta={"severity": repeated["severity"], "hint": HINTS["repeated_header_rows"]},
             )
         )
     unique = config.get("min_unique_key_rate")
@@ -219,7 +263,11 @@ def table_batches(
             gxe.ExpectColumnValuesToBeBetween(
                 column="unique_key_rate",
                 min_value=unique["value"],
-                meta={"severity": unique["severity"]},
+                meta={
+                    "severity": unique["severity"],
+                    "unit": "share",
+                    "hint": HINTS["unique_key_rate"],
+                },
             )
         )
     # Rows after a past as-of date are deliberate (analysing as of then; staging sets them
@@ -232,7 +280,7 @@ def table_batches(
                 gxe.ExpectColumnMaxToBeBetween(
                     column=f"latest_{column}",
                     max_value=pd.Timestamp(limit),
-                    meta={"severity": CRITICAL},
+                    meta={"severity": CRITICAL, "hint": HINTS["latest"]},
                 )
             )
     facts = facts.astype({c: "datetime64[us]" for c in facts if c.startswith("latest_")})
@@ -253,6 +301,8 @@ class RowCheck:
     max_share: float
     severity: str
 
+    hint: str = ""
+
     @property
     def share_column(self) -> str:
         return f"{self.column} {self.label} share"
@@ -271,6 +321,7 @@ def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]
                     f"{quote(found[column])} is null",
                     nulls["value"],
                     nulls["severity"],
+                    HINTS["null"],
                 )
             )
     parse = config.get("max_unparseable_rate")
@@ -285,6 +336,7 @@ def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]
                         f"not regexp_full_match({text}, '{regex}')",
                         parse["value"],
                         parse["severity"],
+                        HINTS[f"unparseable {kind}"],
                     )
                 )
     for column, bounds in config.get("ranges", {}).items():
@@ -298,6 +350,7 @@ def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]
                     f"{bounds.get('max', 'inf')}",
                     1 - bounds.get("mostly", 0.999),
                     bounds["severity"],
+                    HINTS["out of range"],
                 )
             )
     for column, allowed in config.get("allowed_values", {}).items():
@@ -310,6 +363,7 @@ def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]
                     f"lower(trim(cast({quote(found[column])} as varchar))) not in ({values})",
                     allowed["max_other_rate"],
                     allowed["severity"],
+                    f"{HINTS['not allowed']}: {', '.join(allowed['values'])}",
                 )
             )
     return checks
@@ -336,7 +390,10 @@ def with_samples(
             ).fetchall()
             result.findings[i] = replace(
                 result.findings[i],
-                detail=f"{bad:,} of {rows:,} rows, {bad / rows:.3%}; at most {check.max_share:.3%}",
+                detail=(
+                    f"{bad:,} of {rows:,} rows, {bad / rows:.2%}; expected at most "
+                    f"{check.max_share:.2%}"
+                ),
                 samples=tuple(sample for (sample,) in samples),
             )
 
@@ -349,9 +406,18 @@ def volume_batch(
     volume: dict[str, Any],
     as_of: dt.date | None,
 ) -> list[Batch]:
-    """Rows per day over the ``recent_days`` days up to the as-of date (else the last day with
-    rows), against the band of the ``history_days`` before them; a day without rows counts 0."""
+    """Rows in the latest days up to the as-of date (else the last day with rows) against the
+    daily rate of the ``history_days`` before them; a day without rows counts 0.
+
+    For each stretch of the latest j days (j = 1..recent_days), the rows S_j are compared with
+    the expected E_j = j x the history's mean per day. A stretch is out of line when S_j is
+    below ``min_ratio`` x E_j (above ``max_ratio`` x E_j) AND so far below (above) that a Poisson
+    count with mean E_j would be there with probability under ``max_chance``: at a million
+    orders a day the ratio decides (a half-loaded last day), at five a day chance does (a day
+    without orders is normal, three at the end are not). The most improbable stretch is judged.
+    """
     import great_expectations.expectations as gxe
+    from scipy.stats import poisson
 
     daily = con.execute(
         f"""
@@ -372,23 +438,30 @@ def volume_batch(
     every_day = pd.DataFrame({"day": pd.date_range(history_start, last, freq="D").date})
     daily = every_day.merge(daily.assign(day=daily["day"].dt.date), how="left").fillna(0)
     history = daily[daily["day"] < recent_start.date()]["row_count"]
-    recent = daily[daily["day"] >= recent_start.date()].rename(
-        columns={"row_count": "rows_per_day"}
-    )
     if (history > 0).sum() < volume["history_days"] // 2:
-        return []  # too little history to learn a band from
-    low = volume["min_ratio"] * float(history.quantile(0.05))
-    high = volume["max_ratio"] * float(history.quantile(0.95))
+        return []  # too little history to learn a rate from
+    rate = float(history.mean())
+    latest_first = daily["row_count"].to_numpy()[::-1][: volume["recent_days"]]
+    stretches = []
+    for days, rows in enumerate(latest_first.cumsum(), start=1):
+        expected = days * rate
+        low = min(volume["min_ratio"] * expected, poisson.ppf(volume["max_chance"], expected))
+        high = max(volume["max_ratio"] * expected, poisson.isf(volume["max_chance"], expected))
+        chance = min(poisson.cdf(rows, expected), poisson.sf(rows - 1, expected))
+        stretches.append((chance, days, rows, expected, low, high))
+    out_of_line = [s for s in stretches if not s[4] <= s[2] <= s[5]]
+    chance, days, rows, expected, low, high = min(out_of_line or stretches[-1:])
     return [
         Batch(
-            f"{name} (rows per day)",
-            recent.assign(day=recent["day"].astype(str)),
+            f"{name} (rows in the latest {days} day(s) to {last.date()}, "
+            f"{expected:,.1f} expected from the {volume['history_days']} days before)",
+            pd.DataFrame({"rows_in_latest_days": [float(rows)]}),
             [
                 gxe.ExpectColumnValuesToBeBetween(
-                    column="rows_per_day",
-                    min_value=low,
-                    max_value=high,
-                    meta={"severity": volume["severity"]},
+                    column="rows_in_latest_days",
+                    min_value=float(low),
+                    max_value=float(high),
+                    meta={"severity": volume["severity"], "hint": HINTS["rows_per_day"]},
                 )
             ],
         )

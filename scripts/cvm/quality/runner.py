@@ -8,7 +8,9 @@ Data Docs are written to a build directory, never to the repository.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +29,52 @@ def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def import_gx() -> Any:
+    """great_expectations, imported without the warning its optional pyspark support prints
+    on every run under pandas 3 (GX does not use Spark here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        import great_expectations as gx
+        import great_expectations.expectations  # the gates import their expectation classes
+    return gx
+
+
+def readable(value: Any, unit: str | None = None) -> str:
+    """A number or date as people read it: shares as percentages, counts with separators."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (pd.Timestamp, dt.date)):
+        return str(value)[:10]
+    if isinstance(value, (int, float)) or hasattr(value, "item"):
+        number = value.item() if hasattr(value, "item") else value
+        if unit == "share":
+            return f"{number:.2%}"
+        if isinstance(number, int) or float(number).is_integer():
+            return f"{int(number):,}"
+        return f"{number:,.4g}"
+    return repr(value)
+
+
+def expected_range(bounds: dict[str, Any], unit: str | None) -> str:
+    low, high = bounds.get("min_value"), bounds.get("max_value")
+    if low is not None and high is not None:
+        return f"between {readable(low, unit)} and {readable(high, unit)}"
+    if low is not None:
+        return f"at least {readable(low, unit)}"
+    if high is not None:
+        return f"at most {readable(high, unit)}"
+    if "value_set" in bounds:
+        return f"exactly {sorted(bounds['value_set'])}"
+    if "column_set" in bounds:
+        return f"the columns {list(bounds['column_set'])}"
+    return ""
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One expectation that did not hold on one batch."""
+    """One expectation that did not hold on one batch, and what the user can do about it."""
 
     subject: str  # the raw file or the mart
     expectation: str
@@ -37,11 +82,13 @@ class Finding:
     severity: str
     detail: str
     samples: tuple[Any, ...] = ()
+    hint: str = ""
 
     def line(self) -> str:
         where = f"{self.subject}.{self.column}" if self.column else self.subject
         samples = f"; sample bad values: {list(self.samples)}" if self.samples else ""
-        return f"[{self.severity}] {where}: {self.expectation} ({self.detail}){samples}"
+        hint = f" What to do: {self.hint}" if self.hint else ""
+        return f"[{self.severity}] {where}: {self.expectation} ({self.detail}){samples}.{hint}"
 
 
 @dataclass
@@ -89,7 +136,7 @@ class GxRunner:
 
     def __init__(self, docs_dir: Path | None) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-        import great_expectations as gx
+        gx = import_gx()
         from great_expectations.data_context.types.base import (
             DataContextConfig,
             InMemoryStoreBackendDefaults,
@@ -158,28 +205,38 @@ class GxRunner:
 
 
 def finding(subject: str, outcome: Any) -> Finding:
+    """A failed GX outcome in words: the observed value against the expected range when the
+    batch is one row of facts (a share, a count), else how many rows broke the rule."""
     config = outcome.expectation_config
     details = outcome.result or {}
+    meta = config.meta or {}
+    unit = meta.get("unit")
+    kwargs = config.kwargs
+    expected = expected_range(kwargs, unit)
+    samples: tuple[Any, ...] = tuple(details.get("partial_unexpected_list") or ())[:SAMPLE_SIZE]
     if outcome.exception_info and outcome.exception_info.get("raised_exception"):
         detail = f"error: {outcome.exception_info.get('exception_message')}"
+    elif details.get("unexpected_count") is not None and details.get("element_count") == 1:
+        observed = samples[0] if samples else None
+        detail = f"observed {readable(observed, unit)}; expected {expected}"
+        samples = ()
     elif details.get("unexpected_count") is not None:
         detail = (
-            f"{details['unexpected_count']:,} of {details.get('element_count', 0):,} values, "
-            f"{details.get('unexpected_percent') or 0:.3f} %"
+            f"{details['unexpected_count']:,} of {details.get('element_count', 0):,} rows; "
+            f"expected {expected}"
         )
     else:
-        detail = f"observed {details.get('observed_value')!r}"
-    kwargs = config.kwargs
-    bounds = {k: kwargs[k] for k in ("min_value", "max_value", "value_set", "regex") if k in kwargs}
-    if "mostly" in kwargs:
-        bounds["mostly"] = kwargs["mostly"]
-    if bounds:
-        detail += f"; expected {bounds}"
+        observed = details.get("observed_value")
+        if isinstance(observed, list):
+            detail = f"observed {observed}; expected {expected}"
+        else:
+            detail = f"observed {readable(observed, unit)}; expected {expected}"
     return Finding(
         subject=subject,
         expectation=config.type,
         column=kwargs.get("column"),
-        severity=(config.meta or {}).get("severity", CRITICAL),
+        severity=meta.get("severity", CRITICAL),
         detail=detail,
-        samples=tuple(details.get("partial_unexpected_list") or ())[:SAMPLE_SIZE],
+        samples=samples,
+        hint=meta.get("hint", ""),
     )
