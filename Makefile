@@ -15,11 +15,18 @@ PY_DIRS := scripts python_tests models
 # dbt, sqlfluff and mf find the repo-local profiles.yml; the Python package lives in scripts/.
 export DBT_PROFILES_DIR := $(CURDIR)
 export PYTHONPATH := $(CURDIR)/scripts
+# Business rules for one build without editing dbt_project.yml (dbt vars, YAML):
+# make build VARS='{clv_margin: 0.35, lookback_days: 180}'. The environment variable
+# CVM_VARS does the same; unknown var names stop the build with the list of known ones.
+ifdef VARS
+export CVM_VARS := $(VARS)
+endif
 
 .PHONY: help build test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
+	@echo "                  (dbt vars for this build: make build VARS='{clv_margin: 0.35}')"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"

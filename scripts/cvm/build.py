@@ -6,23 +6,27 @@ published warehouse as it was.
 
 Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history),
-CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py).
+CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py),
+CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import yaml
 
 from cvm import incremental, publish, quality, semantic
 from cvm.quality.mart_gate import run_mart_gate
@@ -43,9 +47,14 @@ class Settings:
     raw_dir: Path
     warehouse: Path
     is_demo: bool
+    dbt_vars: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_settings(env: dict[str, str]) -> Settings:
+class SettingsError(ValueError):
+    """A setting the build cannot run with; the message says which and why."""
+
+
+def resolve_settings(env: Mapping[str, str]) -> Settings:
     """Absolute paths, so the raw views dbt registers work from any working directory."""
     raw = env.get("CVM_RAW_DIR", "").strip()
     warehouse = env.get("CVM_DUCKDB_PATH", "").strip()
@@ -53,7 +62,42 @@ def resolve_settings(env: dict[str, str]) -> Settings:
         raw_dir=Path(raw).resolve() if raw else DEMO_RAW_DIR,
         warehouse=Path(warehouse).resolve() if warehouse else DEFAULT_WAREHOUSE,
         is_demo=not raw,
+        dbt_vars=parse_dbt_vars(env.get("CVM_VARS", "")),
     )
+
+
+def project_vars() -> dict[str, Any]:
+    with (PROJECT_DIR / "dbt_project.yml").open() as handle:
+        return yaml.safe_load(handle).get("vars", {})
+
+
+def parse_dbt_vars(text: str) -> dict[str, Any]:
+    """CVM_VARS (YAML, as dbt's --vars takes it) as a mapping of known vars: a misspelt name
+    would otherwise be ignored by dbt without a word."""
+    if not text.strip():
+        return {}
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SettingsError(f"VARS / CVM_VARS is not valid YAML ({error}): {text!r}") from error
+    if not isinstance(values, dict):
+        raise SettingsError(
+            f"VARS / CVM_VARS must be a mapping such as '{{clv_margin: 0.35}}', got {text!r}"
+        )
+    known = project_vars()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(
+            f"VARS / CVM_VARS names unknown var(s) {', '.join(map(str, unknown))}; the vars are: "
+            f"{', '.join(sorted(known))} (dbt_project.yml)"
+        )
+    return values
+
+
+def vars_arguments(dbt_vars: Mapping[str, Any]) -> list[str]:
+    if not dbt_vars:
+        return []
+    return ["--vars", yaml.safe_dump(dict(dbt_vars), default_flow_style=True).strip()]
 
 
 def has_raw_file(raw_dir: Path, name: str) -> bool:
@@ -96,18 +140,30 @@ def run_dbt(
     )
 
 
-def build_warehouse(staging: Path, full_refresh: bool) -> bool:
+def build_warehouse(
+    staging: Path, full_refresh: bool, target_dir: Path, dbt_vars: Mapping[str, Any]
+) -> bool:
     """`dbt build` in two steps: staging first; then, with the reprocess date found by
     comparing the new staging with the stored order facts (doc block incremental_orders),
-    everything else. False when dbt failed."""
+    everything else. Incremental models stored by an earlier version with other columns are
+    rebuilt in full. False when dbt failed."""
     refresh = ["--full-refresh"] if full_refresh else []
     env = {"CVM_DUCKDB_PATH": str(staging)}
-    if run_dbt(["build", "--select", "staging", *refresh], env=env).returncode:
+    extra = vars_arguments(dbt_vars)
+    if run_dbt(["build", "--select", "staging", *refresh, *extra], env=env).returncode:
         return False
     if not full_refresh:
+        manifest = json.loads((target_dir / "manifest.json").read_text())
         with duckdb.connect(str(staging), read_only=True) as con:
-            changes = incremental.earliest_source_changes(con)
-        if changes:
+            stale = incremental.stale_incremental_models(con, manifest)
+            changes = {} if stale else incremental.earliest_source_changes(con)
+        if stale:
+            print(
+                f"{', '.join(stale)} stored with other columns than the project now defines "
+                "(built by an earlier version): the incremental models are rebuilt in full."
+            )
+            refresh = ["--full-refresh"]
+        elif changes:
             # A date the user set (a backfill) still wins when it is earlier.
             requested = os.environ.get("CVM_REPROCESS_ORDERS_FROM", "").strip()
             reprocess_from = min(min(changes.values()).isoformat(), requested or "9999-12-31")
@@ -117,31 +173,70 @@ def build_warehouse(staging: Path, full_refresh: bool) -> bool:
                 f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
             )
             env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
-    return not run_dbt(["build", "--exclude", "staging", *refresh], env=env).returncode
+    return not run_dbt(["build", "--exclude", "staging", *refresh, *extra], env=env).returncode
 
 
-def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """One line per CLV fit: fitted on how many customers, or skipped and why; and how far
-    the holdout fit's predicted repeat purchases were from what customers did."""
+MODEL_NAMES = {"bg_nbd": "BG/NBD", "gamma_gamma": "Gamma-Gamma"}
+
+
+def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+    """Lines per CLV fit (fitted on how many customers, or its status), the holdout's error,
+    and warnings in plain words for every model not fitted and the customers left without CLV."""
     fits = con.execute(
-        "select fit_purpose, max(n_customers), max(fit_status) from marts.clv_model_parameters "
-        "where model = 'bg_nbd' group by 1 order by 1 desc"
+        "select fit_purpose, model, max(n_customers), max(fit_status), max(fit_message) "
+        "from marts.clv_model_parameters group by 1, 2 order by 1 desc, 2"
     ).fetchall()
     holdout = con.execute(
         "select holdout_days, relative_error from marts.clv_holdout_report "
         "where calibration_repeat_purchase_days = 'total'"
     ).fetchall()
+    without_clv = con.execute(
+        "select clv_status, count(*) from marts.customer_value "
+        "where clv_status not in ('scored', 'no_purchase') group by 1 order by 1"
+    ).fetchall()
     lines = ["  lifetime value (marts.clv_model_parameters):"]
-    for purpose, customers, status in fits:
-        detail = f"fitted on {customers:,.0f} customers" if status == "fitted" else status
-        lines.append(f"    {purpose:<10} {detail}")
+    failed: dict[tuple[str, str, str], list[str]] = {}  # models per (fit, status, message)
+    for purpose in dict.fromkeys(purpose for purpose, *_ in fits):
+        parts = []
+        for _, model, customers, status, message in (f for f in fits if f[0] == purpose):
+            name = MODEL_NAMES.get(model, model)
+            if status == "fitted":
+                whom = "repeat customers" if model == "gamma_gamma" else "customers"
+                parts.append(f"{name} fitted on {customers:,.0f} {whom}")
+            else:
+                parts.append(f"{name} {status.replace('_', ' ')}")
+                failed.setdefault((purpose, status, message), []).append(name)
+        lines.append(f"    {purpose:<10} {'; '.join(parts)}")
+    warnings = [
+        f"{purpose} fit ({' and '.join(names)}) {status.replace('_', ' ')}: {message}"
+        for (purpose, status, message), names in failed.items()
+    ]
     for days, error in holdout:
         if error is not None:
             lines.append(
                 f"    holdout    predicted repeat purchases in {days} days off by {error:+.1%} "
                 "(marts.clv_holdout_report)"
             )
-    return lines
+    for status, customers in without_clv:
+        warnings.append(
+            f"{customers:,} customers have no CLV ({status}): see "
+            "marts.customer_value.clv_status_reason"
+        )
+    return lines, warnings
+
+
+def _value_basis_line(con: duckdb.DuckDBPyConnection) -> str:
+    basis, reason, coverage = con.execute(
+        "select value_basis, value_basis_reason, cost_coverage_lookback "
+        "from intermediate.int_value_basis_chosen"
+    ).fetchone()
+    known = (
+        f"; cost known for {coverage:.0%} of the purchases in the lookback"
+        if coverage is not None
+        else ""
+    )
+    measured = "gross margin" if basis == "gross_margin" else "net revenue"
+    return f"  value:     tiers and CLV on {measured} (value_basis {basis}: {reason}{known})"
 
 
 def gate_lines(gates: Sequence[quality.GateResult]) -> list[str]:
@@ -183,11 +278,13 @@ def summarize(
             "select source_table, quarantine_reason, count(*) "
             "from staging.stg_shop__quarantined_rows group by all order by 1, 2"
         ).fetchall()
-        lifetime_value = _lifetime_value_lines(con)
+        value_basis = _value_basis_line(con)
+        lifetime_value, warnings = _lifetime_value_lines(con)
     lines = [
         f"Warehouse built and published in {seconds:.0f} s: {warehouse}",
         f"  raw data:  {raw_dir}",
         f"  as of:     {as_of} ({as_of_source})",
+        value_basis,
         "  tables:",
         *(f"    {name:<40} {rows:>14,} rows" for name, rows in counts),
     ]
@@ -198,6 +295,9 @@ def summarize(
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
     else:
         lines.append("  quarantined rows: none")
+    if warnings:
+        lines.append("  warnings (the warehouse is published; these parts are empty):")
+        lines += [f"    - {warning}" for warning in warnings]
     return "\n".join(lines)
 
 
@@ -211,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = resolve_settings(dict(os.environ))
+    try:
+        settings = resolve_settings(os.environ)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     ensure_demo_data(settings, args.demo_customers)
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
@@ -230,9 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         with publish.staged_build(settings.warehouse) as staging:
             os.environ["CVM_DUCKDB_PATH"] = str(staging)
             print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
-            if not build_warehouse(staging, full_refresh):
+            if not build_warehouse(staging, full_refresh, target_dir, settings.dbt_vars):
                 return not_published(
-                    "Build failed: see the dbt output above", settings.warehouse, staging
+                    "Build failed: see the dbt output above",
+                    settings.warehouse,
+                    staging,
+                    details=failed_nodes(target_dir),
                 )
             print("Exporting the semantic layer's saved queries:")
             try:
@@ -259,9 +366,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def not_published(reason: str, warehouse: Path, staging: Path | None = None) -> int:
+def failed_nodes(target_dir: Path) -> list[str]:
+    """Each node that errored or failed in dbt's last run, with the last line of its message
+    that names an error (a Python model's traceback ends with the exception)."""
+    try:
+        results = json.loads((target_dir / "run_results.json").read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    lines = []
+    for result in results:
+        if result.get("status") not in {"error", "fail"}:
+            continue
+        message = [line.strip() for line in (result.get("message") or "").splitlines()]
+        errors = [line for line in message if "Error:" in line] or [m for m in message if m]
+        lines.append(f"{result['unique_id']}: {errors[-1] if errors else result['status']}")
+    return lines
+
+
+def not_published(
+    reason: str, warehouse: Path, staging: Path | None = None, details: Sequence[str] = ()
+) -> int:
     kept = f"; the build stays at {staging}" if staging else ""
     print(f"\n{reason}. The published warehouse {warehouse} is unchanged{kept}.", file=sys.stderr)
+    if details:
+        print("What failed:" + "".join(f"\n  {line}" for line in details), file=sys.stderr)
     return 1
 
 
