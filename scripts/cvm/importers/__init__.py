@@ -1,0 +1,1 @@
+"""Importers from other export shapes into the raw file contract: ``invoice-lines``."""
