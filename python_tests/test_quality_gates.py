@@ -134,6 +134,28 @@ def test_raw_gate_fails_on_a_critical_violation(clean_raw, tmp_path, violation):
     assert finding.hint, finding.line()  # every finding says what the user can do
 
 
+@pytest.mark.parametrize(("missing_days", "passes"), [(1, True), (5, False)])
+def test_a_small_shops_quiet_day_passes_and_its_truncated_export_stops(
+    clean_raw, tmp_path, missing_days, passes
+):
+    """A shop of about five orders a day (the clean file thinned): a day without orders happens
+    (1 in 200 days; a rule on the ratio to the quietest days alone stopped it), five days
+    without orders at the end are a truncated export."""
+    last_kept = END_DATE - dt.timedelta(days=missing_days)
+    raw = violated(
+        clean_raw,
+        tmp_path,
+        "orders",
+        f"select * from {{t}} where hash(order_id) % 5 = 0 "
+        f"and cast(ordered_at as date) <= date '{last_kept}'",
+    )
+    result = raw_gate(raw)
+    assert result.passed is passes, result.report()
+    if not passes:
+        (finding,) = result.critical
+        assert finding.column == "rows_in_latest_days" and "observed 0" in finding.detail
+
+
 def test_raw_gate_reports_a_warning_without_failing(clean_raw, tmp_path):
     raw = violated(
         clean_raw,
@@ -246,6 +268,16 @@ def test_mart_gate_does_not_ask_for_clv_when_the_fit_failed(mart_copy):
     )
     result = mart_gate(mart_copy)
     assert result.passed and not result.findings, result.report()
+
+
+@pytest.mark.slow
+def test_mart_gate_warns_when_p_alive_is_implausible(mart_copy):
+    change(mart_copy, "update marts.customer_value set p_alive = p_alive / 1000")
+    result = mart_gate(mart_copy)
+    assert result.passed
+    (finding,) = result.warnings
+    assert finding.column == "mean_p_alive"
+    assert "%; expected between 5.00% and 99.00%" in finding.detail
 
 
 @pytest.mark.slow

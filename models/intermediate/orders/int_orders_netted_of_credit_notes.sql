@@ -34,6 +34,7 @@ final as (
         orders.ordered_at,
         orders.status as exported_status,
         orders.order_total,
+        cast(coalesce(credited.credited_amount, 0) as decimal(18, 2)) as credited_amount,
         -- Refunded in full by credit notes: a return, like a status change would say.
         case
             when
@@ -42,8 +43,7 @@ final as (
                 and credited.credited_amount >= orders.order_total
                 then 'returned'
             else orders.status
-        end as status,
-        cast(coalesce(credited.credited_amount, 0) as decimal(18, 2)) as credited_amount
+        end as status
     from orders
     left join credited
         on orders.order_id = credited.order_id
