@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from cvm.clv import bg_nbd
-from cvm.clv.estimation import IdentificationError
+from cvm.clv.estimation import ConvergenceError, IdentificationError
 from cvm.clv.warehouse import (
+    FitOutcome,
     StrictFitError,
     failure_outcome,
     fit_models,
@@ -141,3 +142,16 @@ def test_the_spend_models_boundary_is_named():
     assert outcome.message.startswith("customers' average spend per purchase differs hardly")
     other = failure_outcome("gamma_gamma", IdentificationError("gamma_gamma: flat", {"q": 3.0}))
     assert other.message == "flat"  # the engine's reason, without the model prefix
+
+
+def test_a_boundary_is_not_identified_however_the_optimiser_stopped():
+    """On the no-drop-out ridge the optimiser may stop short of the bound without converging,
+    depending on the order of the rows: the finding is the same."""
+    stopped = ConvergenceError(
+        "bg_nbd: stopped", {"r": 20.3, "alpha": 759.0, "a": 1e-9, "b": 1042.0}
+    )
+    outcome = failure_outcome("bg_nbd", stopped)
+    assert outcome.status == "not_identified"
+    assert outcome.message.startswith("almost nobody drops out")
+    elsewhere = ConvergenceError("bg_nbd: stopped", {"r": 0.2, "alpha": 30.0, "a": 0.8, "b": 2.4})
+    assert failure_outcome("bg_nbd", elsewhere) == FitOutcome("not_converged", "stopped")

@@ -22,13 +22,22 @@ FACTS = ("fct_orders", "fct_order_items")
 # products by the attributes the lines copy from them, dated by the earliest line of a changed
 # product.
 CHANGED_ORDERS = """
-    with staged as (
-        select order_id, cast(ordered_at as date) as order_date,
-               hash(customer_id, ordered_at, status, order_total) as row_hash
-        from staging.stg_shop__orders
+    with credited as (
+        select order_id, cast(sum(amount) as decimal(18, 2)) as credited_amount
+        from staging.stg_shop__credit_notes
+        group by order_id
+    ),
+    staged as (
+        select orders.order_id, cast(orders.ordered_at as date) as order_date,
+               hash(orders.customer_id, orders.ordered_at, orders.status, orders.order_total,
+                    coalesce(credited.credited_amount, 0)) as row_hash
+        from staging.stg_shop__orders as orders
+        left join credited on orders.order_id = credited.order_id
     ),
     stored as (
-        select order_id, order_date, hash(customer_id, ordered_at, status, order_total) as row_hash
+        select order_id, order_date,
+               hash(customer_id, ordered_at, exported_status, order_total, credited_amount)
+                   as row_hash
         from marts.fct_orders
     )
     select min(coalesce(stored.order_date, staged.order_date))

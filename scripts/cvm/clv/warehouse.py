@@ -86,18 +86,16 @@ def _engine_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
     """The status and the plain-words reason of a fit that raised; the two boundaries real
-    data reach most often are named for what they mean."""
+    data reach most often are named for what they mean. On a boundary the likelihood is flat
+    along a ridge, and where the optimiser stops on it (short of the bound, or not converged)
+    depends on the order of the rows: the status is not_identified either way."""
     status = "not_converged" if isinstance(error, ConvergenceError) else "not_identified"
     estimates = error.estimates or {}
     a, b, q, v = (estimates.get(name) for name in ("a", "b", "q", "v"))
-    if (
-        model == BgNbdFit.MODEL
-        and a is not None
-        and b is not None
-        and a / (a + b) < NO_DROPOUT_SHARE
-    ):
+    no_dropout = a is not None and b is not None and a / (a + b) < NO_DROPOUT_SHARE
+    if model == BgNbdFit.MODEL and no_dropout:
         return FitOutcome(
-            status,
+            "not_identified",
             "almost nobody drops out in these data: the BG/NBD estimate runs to the edge of the "
             f"model (a = {a:.2g} -> 0, b = {b:.3g} -> infinity; mean drop-out probability per "
             f"repeat purchase {a / (a + b):.1e}), where it turns into a model in which every "
@@ -107,7 +105,7 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
         )
     if model == GammaGammaFit.MODEL and q is not None and v is not None and q > SAME_SPEND_Q:
         return FitOutcome(
-            status,
+            "not_identified",
             "customers' average spend per purchase differs hardly more than chance would make "
             f"it: the Gamma-Gamma estimate runs to the edge of the model (q = {q:.3g}, "
             f"v = {v:.3g} -> infinity), where every customer has the same expected spend, so "
