@@ -179,12 +179,17 @@ def fit_models(
     if not 0 < interval < 1:
         raise ValueError(f"var clv_interval_level must be in (0, 1), got {interval}")
     inputs, repeat_spend = _engine_frame(inputs), _engine_frame(repeat_spend)
-    mine = inputs[inputs["fit_purpose"] == purpose]
+    # Sorted, so that a build fits the same rows in the same order whatever order the engine
+    # returned them in: sums in another order differ in the last bits, and where the likelihood
+    # is flat (a boundary) that moves where the optimiser stops.
+    mine = inputs[inputs["fit_purpose"] == purpose].sort_values(["x", "t_x", "T"], kind="stable")
     if purpose == "holdout" and mine.empty:
         # No holdout fit asked for: no rows, but columns of the types the other fit has.
         empty = FitOutcome(SKIPPED, "")
         return _unfitted_rows(purpose, BgNbdFit, empty, interval).iloc[:0]
-    spend = repeat_spend[repeat_spend["fit_purpose"] == purpose]
+    spend = repeat_spend[repeat_spend["fit_purpose"] == purpose].sort_values(
+        ["x", "m"], kind="stable"
+    )
     repeaters = int(spend["n_customers"].sum())
     if mine.empty or repeaters < min_repeat_customers:
         skipped = FitOutcome(
