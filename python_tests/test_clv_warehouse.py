@@ -170,3 +170,13 @@ def test_the_fit_does_not_depend_on_the_order_the_engine_returns_rows_in(dropout
         for seed in (1, 2)
     ]  # fmt: skip
     pd.testing.assert_frame_equal(fits[0], fits[1], check_exact=True)
+
+
+def test_no_repeat_customer_is_a_skip_even_without_a_minimum():
+    one_time_buyers = customers(200, seed=5, dropout=True).assign(x=0.0, t_x=0.0, m=np.nan)
+    inputs, repeat = warehouse_inputs(one_time_buyers)
+    parameters = fit_models(
+        inputs, repeat, purpose="scoring", interval=0.8, min_repeat_customers=0, strict=True
+    )
+    assert set(parameters["fit_status"]) == {"skipped"}
+    assert parameters["fit_message"].str.startswith("0 repeat customer(s), and drop-out").all()

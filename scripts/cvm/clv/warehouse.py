@@ -191,12 +191,16 @@ def fit_models(
         ["x", "m"], kind="stable"
     )
     repeaters = int(spend["n_customers"].sum())
-    if mine.empty or repeaters < min_repeat_customers:
+    if mine.empty or repeaters < max(min_repeat_customers, 1):  # spend needs a repeater
+        fewer = (
+            f"fewer than var clv_min_repeat_customers ({min_repeat_customers:,})"
+            if min_repeat_customers > repeaters
+            else "and drop-out and spend are measured on repeat purchases"
+        )
         skipped = FitOutcome(
             SKIPPED,
-            f"{repeaters:,} repeat customer(s), fewer than var clv_min_repeat_customers "
-            f"({min_repeat_customers:,}): too few to estimate drop-out and spend, so the fit "
-            "was not attempted",
+            f"{repeaters:,} repeat customer(s), {fewer}: too few to estimate drop-out and "
+            "spend, so the fit was not attempted",
         )
         outcomes: list[ParameterSet | FitOutcome] = [skipped, skipped]
     else:
