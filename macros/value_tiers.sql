@@ -1,7 +1,21 @@
-{#- The value tier rule (doc block value_tier), written once for the customer value mart and the
-    monthly tier history: before the thresholds, New, Inactive and Unrated. -#}
+{#- The value rules (doc blocks value_basis, value_tier), written once for the customer value
+    mart and the monthly tier history. -#}
+
+{% macro cvm_known_where_costed(amount, purchases_without_cost, value_basis='value_basis') -%}
+    {#- A margin or cost only where costs are known: never in a shop without cost data
+        (`value_basis`: the int_value_basis_chosen row), and not when a purchase in the window
+        has no known cost (never overstated). -#}
+    case when {{ value_basis }}.has_cost_data and {{ purchases_without_cost }} = 0 then {{ amount }} end
+{%- endmacro %}
+
+{% macro cvm_value_on_basis(value_basis, gross_margin, net_revenue, compensation) -%}
+    {#- What tiers measure: the gross margin on the gross_margin basis, net revenue minus
+        complaint compensation on the revenue basis. -#}
+    case when {{ value_basis }} = 'gross_margin' then {{ gross_margin }} else {{ net_revenue }} - {{ compensation }} end
+{%- endmacro %}
 
 {% macro cvm_value_tier(first_purchase_date, period_end_date, purchase_count, value, band_tier) -%}
+    {#- Before the thresholds: New, Inactive and Unrated. -#}
     case
         when {{ first_purchase_date }} is null then null
         when

@@ -105,7 +105,7 @@ def test_cdnow_sample_publishes_with_the_published_estimates(cdnow):
             "where fit_purpose = 'scoring' and fit_status = 'fitted'",
         )
     )
-    weekly = {**{k: v for (m, k), v in fitted.items() if m == "bg_nbd"}}
+    weekly = {k: v for (m, k), v in fitted.items() if m == "bg_nbd"}
     weekly["alpha"] /= 7  # the warehouse measures time in days
     for name, published in PUBLISHED_BG_WEEKLY.items():
         assert weekly[name] == pytest.approx(published, rel=PUBLISHED_TOLERANCE), name

@@ -47,6 +47,17 @@ measured as (
 
 ),
 
+-- Enough cost data for the gross margin under auto: the coverage in the lookback, or any cost
+-- at all when the lookback holds no purchase.
+judged as (
+
+    select
+        *,
+        coalesce(cost_coverage_lookback >= {{ min_coverage }}, has_cost_data) as has_enough_cost_data
+    from measured
+
+),
+
 final as (
 
     select
@@ -56,7 +67,7 @@ final as (
         has_cost_data,
         {% if setting == 'auto' -%}
             case
-                when coalesce(cost_coverage_lookback >= {{ min_coverage }}, has_cost_data) then 'gross_margin'
+                when has_enough_cost_data then 'gross_margin'
                 else 'revenue'
             end
         {%- else -%}
@@ -66,14 +77,14 @@ final as (
             case
                 when not has_cost_data
                     then 'auto: no completed purchase has a known cost of goods (no order lines or no unit costs)'
-                when coalesce(cost_coverage_lookback >= {{ min_coverage }}, has_cost_data)
+                when has_enough_cost_data
                     then 'auto: the cost of goods is known for enough of the completed purchases in the lookback window'
                 else 'auto: the cost of goods is unknown for too many of the completed purchases in the lookback window'
             end
         {%- else -%}
             'set by var value_basis'
         {%- endif %} as value_basis_reason
-    from measured
+    from judged
 
 )
 

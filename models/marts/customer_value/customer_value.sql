@@ -144,21 +144,15 @@ joined as (
 
 margined as (
 
-    -- Margins exist only where costs are known: never for a shop without cost data, and not
-    -- for a customer with a lookback purchase of unknown cost (never overstated).
     select
         joined.*,
         value_basis.value_basis,
-        case
-            when value_basis.has_cost_data and joined.purchases_without_cost_lookback = 0
-                then joined.cost_of_goods_lookback
-        end as known_cost_of_goods_lookback,
-        case
-            when value_basis.has_cost_data and joined.purchases_without_cost_lookback = 0
-                then
-                    joined.net_revenue_lookback - joined.cost_of_goods_lookback
-                    - joined.complaint_compensation_lookback
-        end as gross_margin_lookback
+        {{ cvm_known_where_costed('joined.cost_of_goods_lookback', 'joined.purchases_without_cost_lookback') }}
+            as known_cost_of_goods_lookback,
+        {{ cvm_known_where_costed(
+            'joined.net_revenue_lookback - joined.cost_of_goods_lookback - joined.complaint_compensation_lookback',
+            'joined.purchases_without_cost_lookback'
+        ) }} as gross_margin_lookback
     from joined
     cross join value_basis
 
@@ -168,10 +162,9 @@ valued as (
 
     select
         *,
-        case
-            when value_basis = 'gross_margin' then gross_margin_lookback
-            else net_revenue_lookback - complaint_compensation_lookback
-        end as value_lookback
+        {{ cvm_value_on_basis(
+            'value_basis', 'gross_margin_lookback', 'net_revenue_lookback', 'complaint_compensation_lookback'
+        ) }} as value_lookback
     from margined
 
 ),

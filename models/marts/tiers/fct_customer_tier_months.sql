@@ -179,11 +179,8 @@ ended as (
             else cast({{ dbt.last_day('windowed.period_month', 'month') }} as date)
         end as period_end_date,
         value_basis.value_basis,
-        -- Margins only where costs are known (as in customer_value).
-        case
-            when value_basis.has_cost_data and windowed.purchases_without_cost_window = 0
-                then windowed.gross_margin_window
-        end as known_gross_margin_window
+        {{ cvm_known_where_costed('windowed.gross_margin_window', 'windowed.purchases_without_cost_window') }}
+            as known_gross_margin_window
     from windowed
     cross join as_of
     cross join value_basis
@@ -194,10 +191,9 @@ valued as (
 
     select
         *,
-        case
-            when value_basis = 'gross_margin' then known_gross_margin_window
-            else net_revenue_window - complaint_compensation_window
-        end as value_window
+        {{ cvm_value_on_basis(
+            'value_basis', 'known_gross_margin_window', 'net_revenue_window', 'complaint_compensation_window'
+        ) }} as value_window
     from ended
 
 ),

@@ -31,7 +31,7 @@ TIMESTAMP_REGEX = (
     r"(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
 )
 NUMBER_REGEX = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
-CONTRACT = "models/staging/shop/_shop__sources.yml"
+CONTRACT = SOURCES_FILE.relative_to(SOURCES_FILE.parents[3])  # as the hints name it
 HINTS = {  # what the user can do about each kind of finding
     "required_file_present": (
         "put the file in CVM_RAW_DIR under this name (the README's 'Your own data' maps common "

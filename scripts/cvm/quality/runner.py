@@ -226,11 +226,7 @@ def finding(subject: str, outcome: Any) -> Finding:
             f"expected {expected}"
         )
     else:
-        observed = details.get("observed_value")
-        if isinstance(observed, list):
-            detail = f"observed {observed}; expected {expected}"
-        else:
-            detail = f"observed {readable(observed, unit)}; expected {expected}"
+        detail = f"observed {readable(details.get('observed_value'), unit)}; expected {expected}"
     return Finding(
         subject=subject,
         expectation=config.type,
