@@ -83,14 +83,14 @@ def copy_warehouse(warehouse: Path, directory: Path) -> Path:
 
 
 def dbt_test_on_tampered_copy(
-    raw_dir: Path, warehouse: Path, work_dir: Path, tamper: str, test_name: str
+    raw_dir: Path, warehouse: Path, work_dir: Path, tamper: str, *test_names: str
 ) -> subprocess.CompletedProcess[str]:
-    """`dbt test --select test_name` on a copy of ``warehouse`` changed by the SQL ``tamper``:
+    """`dbt test --select test_names` on a copy of ``warehouse`` changed by the SQL ``tamper``:
     how a test shows that a dbt data test can fail."""
     tampered = copy_warehouse(warehouse, work_dir)
     with duckdb.connect(str(tampered)) as con:
         con.execute(tamper)
-    return run_dbt("test", raw_dir, tampered, work_dir, "--select", test_name)
+    return run_dbt("test", raw_dir, tampered, work_dir, "--select", *test_names)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
