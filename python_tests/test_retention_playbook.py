@@ -1,15 +1,13 @@
-"""The retention playbook's marts on a real build: one recommendation per customer, a contact
-plan that is optimal within its budget, business-rule tests that fail when the marts break the
-rules, and the churn-reduction analysis against a recount."""
+"""The retention playbook's marts on a real build: one recommendation per customer,
+business-rule tests that fail when the marts break the rules, and the churn-reduction analysis
+against a recount (that the contact plan is optimal: test_contact_plan_exact.py)."""
 
 from __future__ import annotations
 
 import duckdb
-import numpy as np
 import pytest
 
-from cvm.playbook import plan_contacts, to_cents
-from dbt_project import copy_warehouse, dbt_test_on_tampered_copy, query, run_dbt
+from dbt_project import dbt_test_on_tampered_copy, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -28,49 +26,6 @@ def test_every_customer_gets_one_recommendation(parquet_build):
     # The demo data has customers for most strategies, and some for no action.
     assert "no_action" in strategies
     assert len(strategies) >= 5
-
-
-def plan_inputs(warehouse):
-    rows = query(
-        warehouse,
-        "select priority_score, contact_cost from marts.next_best_actions "
-        "where not is_do_not_contact and priority_score > 0",
-    )
-    values = np.array([r[0] for r in rows], dtype=float)
-    costs = to_cents([float(r[1]) for r in rows])
-    return values, costs
-
-
-def test_a_tight_budget_gives_the_optimal_plan(parquet_build, tmp_path):
-    """Rebuild the plan with a budget of 40 (a small share of what the candidates would cost):
-    the plan is exact, within the budget, and worth what the solver finds on the same inputs."""
-    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
-    result = run_dbt(
-        "build",
-        parquet_build.raw_dir,
-        warehouse,
-        tmp_path,
-        "--select",
-        "int_contact_plan_optimised+",
-        "--vars",
-        "{contact_budget: 40}",
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    [(budget, candidates, spent, expected, method, gap)] = query(
-        warehouse,
-        "select contact_budget, candidate_count, total_contact_cost, expected_net_return, "
-        "plan_method, optimality_gap from marts.contact_plan_summary",
-    )
-    values, costs = plan_inputs(warehouse)
-    assert candidates == len(values)
-    assert costs.sum() > 4_000  # the budget binds
-    assert float(budget) == 40 and float(spent) <= 40
-    assert method == "exact_dp" and gap == 0
-    assert expected == pytest.approx(plan_contacts(values, costs, 4_000).objective, rel=1e-9)
-    [(rows, total)] = query(
-        warehouse, "select count(*), max(cumulative_contact_cost) from marts.contact_plan"
-    )
-    assert rows > 0 and float(total) == float(spent)
 
 
 @pytest.mark.parametrize(
