@@ -13,6 +13,7 @@ import pytest
 from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE
 from cvm import publish
 from cvm.build import PROJECT_DIR
+from cvm.generate import generate
 from dbt_project import make_build, make_build_env
 
 FINGERPRINT = """
@@ -115,3 +116,40 @@ def test_staging_starts_from_the_published_file_and_its_log(tmp_path):
     assert not publish.wal_path(published).exists() and not staging.exists()
     with duckdb.connect(str(published), read_only=True) as con:
         assert con.execute("select v from t order by v").fetchall() == [(1,), (2,)]
+
+
+@pytest.mark.slow
+def test_two_concurrent_make_builds_one_publishes_the_other_stops_at_once(tmp_path):
+    """Two `make build`s of one warehouse in one checkout (a cron job and a user, say): the
+    second stops before it reads, generates or writes anything, with the reason, and the first
+    publishes a complete warehouse with its own quality report."""
+    raw = tmp_path / "raw"
+    generate(raw, customers=300, seed=5, end_date=PUBLISHED_END_DATE, quiet=True)
+    env = make_build_env(tmp_path, raw, tmp_path / "warehouse" / "cvm.duckdb")
+    first = subprocess.Popen(
+        ["make", "--no-print-directory", "build"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first_output = []
+    for line in first.stdout:  # until the first build is under way
+        first_output.append(line)
+        if line.startswith("Raw gate:"):
+            break
+    started = time.perf_counter()
+    second = make_build(env)
+    second_seconds = time.perf_counter() - started
+    first_output.extend(first.stdout)
+    assert first.wait() == 0, "".join(first_output)[-4000:]
+
+    assert second.returncode != 0
+    assert "Another build of" in second.stderr and "is running" in second.stderr
+    assert "Raw gate" not in second.stdout  # stopped before any work
+    assert second_seconds < 30
+    assert "Warehouse built and published" in "".join(first_output)
+    assert (PROJECT_DIR / "build" / "data_docs" / "index.html").is_file()
+    with duckdb.connect(str(env["CVM_DUCKDB_PATH"]), read_only=True) as con:
+        assert con.execute("select count(*) from marts.customer_value").fetchone()[0] == 300

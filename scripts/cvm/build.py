@@ -316,8 +316,20 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    ensure_demo_data(settings, args.demo_customers)
-    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with publish.build_lock(settings.warehouse):
+            return build_and_publish(settings, args.demo_customers)
+    except publish.BuildInProgressError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
+
+
+def build_and_publish(settings: Settings, demo_customers: int) -> int:
+    """The build, under the warehouse's lock: demo data when none is given, the raw gate, dbt
+    into a staging copy, the saved-query exports, the mart gate, then publish and summarise."""
+    ensure_demo_data(settings, demo_customers)
     os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
     full_refresh = os.environ.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"}
     target_dir = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
@@ -330,37 +342,31 @@ def main(argv: list[str] | None = None) -> int:
     print(raw_gate.report())
     if not raw_gate.passed:
         return not_published("The raw gate failed (critical findings above)", settings.warehouse)
+    staging = publish.staging_copy(settings.warehouse)
+    os.environ["CVM_DUCKDB_PATH"] = str(staging)
+    print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
+    if not build_warehouse(staging, full_refresh, target_dir, settings.dbt_vars):
+        return not_published(
+            "Build failed: see the dbt output above",
+            settings.warehouse,
+            staging,
+            details=failed_nodes(target_dir),
+        )
+    print("Exporting the semantic layer's saved queries:")
     try:
-        with publish.staged_build(settings.warehouse) as staging:
-            os.environ["CVM_DUCKDB_PATH"] = str(staging)
-            print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
-            if not build_warehouse(staging, full_refresh, target_dir, settings.dbt_vars):
-                return not_published(
-                    "Build failed: see the dbt output above",
-                    settings.warehouse,
-                    staging,
-                    details=failed_nodes(target_dir),
-                )
-            print("Exporting the semantic layer's saved queries:")
-            try:
-                semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
-            except Exception as error:  # MetricFlow's errors have no common base class
-                return not_published(
-                    f"Exporting the saved queries failed: {error}", settings.warehouse, staging
-                )
-            print("Mart gate: Great Expectations on the marts, against the last published build")
-            mart_gate = run_mart_gate(staging, thresholds, runner, previous=settings.warehouse)
-            print(mart_gate.report())
-            if not mart_gate.passed:
-                return not_published(
-                    "The mart gate failed (critical findings above)", settings.warehouse, staging
-                )
-            publish.publish(staging, settings.warehouse)
-    except publish.BuildInProgressError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    finally:
-        os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
+        semantic.export_saved_queries(staging, target_dir / "semantic_manifest.json")
+    except Exception as error:  # MetricFlow's errors have no common base class
+        return not_published(
+            f"Exporting the saved queries failed: {error}", settings.warehouse, staging
+        )
+    print("Mart gate: Great Expectations on the marts, against the last published build")
+    mart_gate = run_mart_gate(staging, thresholds, runner, previous=settings.warehouse)
+    print(mart_gate.report())
+    if not mart_gate.passed:
+        return not_published(
+            "The mart gate failed (critical findings above)", settings.warehouse, staging
+        )
+    publish.publish(staging, settings.warehouse)
     seconds = time.perf_counter() - started
     print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, [raw_gate, mart_gate]))
     return 0

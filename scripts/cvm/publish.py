@@ -37,20 +37,35 @@ def wal_path(database: Path) -> Path:
 
 
 @contextmanager
-def staged_build(published: Path) -> Iterator[Path]:
-    """Hold this warehouse's build lock and yield a fresh staging copy of the published file
-    (an empty path on the first build). Two builds of one warehouse never run at once."""
-    staging = staging_path(published)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    with open(staging.parent / f"{published.name}.lock", "w") as lock:
+def build_lock(published: Path) -> Iterator[None]:
+    """Hold this warehouse's build lock: two builds of one warehouse never run at once. A build
+    takes it before any work (demo data, quality reports, staging), so the second stops at once
+    and disturbs nothing; the system drops it when the process ends, however it ends."""
+    lock_dir = staging_path(published).parent
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{published.name}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BuildInProgressError(
                 f"Another build of {published} is running (lock {lock.name}); wait for it to end."
             ) from None
-        seed_staging(published, staging)
-        yield staging
+        yield
+
+
+def staging_copy(published: Path) -> Path:
+    """A fresh staging copy of the published file (an empty path on the first build); call it
+    under the build lock."""
+    staging = staging_path(published)
+    seed_staging(published, staging)
+    return staging
+
+
+@contextmanager
+def staged_build(published: Path) -> Iterator[Path]:
+    """The build lock and a fresh staging copy, for a build that does nothing before it."""
+    with build_lock(published):
+        yield staging_copy(published)
 
 
 def seed_staging(published: Path, staging: Path) -> None:
