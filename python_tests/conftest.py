@@ -58,6 +58,7 @@ class Published:
 
     warehouse: Path
     env: dict[str, str]
+    stdout: str
 
     def copy_to(self, directory: Path) -> Path:
         """A copy of the warehouse in ``directory``, under its file name."""
@@ -79,7 +80,7 @@ def published_build(tmp_path_factory) -> Published:
     env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
     result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return Published(Path(env["CVM_DUCKDB_PATH"]), env)
+    return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cvm import build
@@ -50,3 +52,17 @@ def test_vars_are_checked_against_the_project(tmp_path):
         build.resolve_settings({"CVM_VARS": "clv_margin"})
     with pytest.raises(build.SettingsError, match="not valid YAML"):
         build.resolve_settings({"CVM_VARS": "{clv_margin: [0.35}"})
+
+
+def test_a_clean_demo_build_has_no_warnings(published_build):
+    """Generated data without bad rows warns nowhere: dbt's tests (both invocations, staging then
+    the rest) and the quality gates. A warning on clean data would be one nobody reads."""
+    dbt_runs = re.findall(
+        r"Done\. PASS=\d+ WARN=(\d+) ERROR=(\d+) SKIP=(\d+)", published_build.stdout
+    )
+    assert len(dbt_runs) == 2, published_build.stdout[-3000:]
+    assert dbt_runs == [("0", "0", "0")] * 2
+    gates = re.findall(
+        r"(raw|marts) gate: +passed \d+ expectations, (\d+) warnings", published_build.stdout
+    )
+    assert gates == [("raw", "0"), ("marts", "0")], published_build.stdout[-3000:]
