@@ -299,3 +299,73 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
     again = succeed(make_build(today | {"CVM_DUCKDB_PATH": str(daily)}))
     assert "The source changed" not in again
     assert mart_differences(daily, before) == {}
+
+
+# Orders of the published build to plant a stale value in: item_quantity is derived from the
+# lines, so make build's source comparison does not see the change, and only a rebuild of the
+# order's day repairs it.
+STALE_ORDER = (
+    "(select min(order_id) from marts.fct_orders "
+    "where order_date between date '{}' and date '{}' and item_quantity > 0)"
+)
+BEFORE_BACKFILL = STALE_ORDER.format("2026-01-01", "2026-01-31")
+INSIDE_BACKFILL = STALE_ORDER.format("2026-03-01", "2026-03-31")
+
+
+def with_stale_orders(published: Published, directory: Path) -> tuple[Path, list[str]]:
+    """A copy of the published warehouse whose order facts hold a wrong item_quantity for one
+    order in January 2026 and one in March 2026."""
+    warehouse = published.copy_to(directory)
+    with duckdb.connect(str(warehouse)) as con:
+        stale = [
+            con.execute(f"select {order}").fetchone()[0]
+            for order in (BEFORE_BACKFILL, INSIDE_BACKFILL)
+        ]
+        con.execute(
+            "update marts.fct_orders set item_quantity = item_quantity + 100 "
+            "where order_id in (?, ?)",
+            stale,
+        )
+    return warehouse, stale
+
+
+def item_quantities(warehouse: Path, order_ids: list[str]) -> list[int]:
+    return [
+        quantity
+        for (quantity,) in query(
+            warehouse,
+            "select item_quantity from marts.fct_orders where order_id in "
+            f"({', '.join(repr(o) for o in order_ids)}) order by order_date",
+        )
+    ]
+
+
+def test_reprocess_orders_from_rebuilds_the_orders_from_that_date(
+    published_build: Published, tmp_path
+):
+    """CVM_REPROCESS_ORDERS_FROM (a backfill): the order facts from that date are rebuilt, the
+    older ones kept as they are (the January order stays stale: proof it was not a full run)."""
+    warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
+    published = item_quantities(published_build.warehouse, stale)
+    env = published_build.env | {
+        "CVM_DUCKDB_PATH": str(warehouse),
+        "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
+        "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
+    }
+    stdout = succeed(make_build(env))
+    assert "The source changed" not in stdout  # the backfill date, not a source change, did it
+    assert item_quantities(warehouse, stale) == [published[0] + 100, published[1]]
+
+
+def test_full_refresh_rebuilds_every_order(published_build: Published, tmp_path):
+    """CVM_FULL_REFRESH=1: the incremental models are rebuilt from scratch, so both stale
+    orders are repaired and every mart equals the published full build."""
+    warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
+    env = published_build.env | {
+        "CVM_DUCKDB_PATH": str(warehouse),
+        "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
+        "CVM_FULL_REFRESH": "1",
+    }
+    succeed(make_build(env))
+    assert item_quantities(warehouse, stale) == item_quantities(published_build.warehouse, stale)
+    assert mart_differences(warehouse, published_build.warehouse) == {}

@@ -201,7 +201,10 @@ def test_a_three_customer_shop_publishes(tmp_path):
     )
     result, warehouse = build_into(tmp_path, raw)
     assert_published(result)
-    assert "scoring fit (BG/NBD and Gamma-Gamma) skipped: 1 repeat customer(s)" in result.stdout
+    assert (
+        "scoring fit (BG/NBD and Gamma-Gamma) skipped: 1 repeat customer(s), "
+        "fewer than var clv_min_repeat_customers (50)" in result.stdout
+    )
     rows = query(
         warehouse,
         "select customer_id, value_basis, value_lookback, value_tier, clv_status "

@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from cvm.generate import TABLES
-from dbt_project import dbt_build, dbt_test_on_tampered_copy, query
+from cvm.quality import raw_gate
+from dbt_project import copy_warehouse, dbt_build, dbt_test_on_tampered_copy, query
 
 pytestmark = pytest.mark.slow
 
@@ -86,13 +87,73 @@ def test_reconciliation_test_fails_when_a_row_is_lost(bad_rows_build, tmp_path):
     assert "FAIL 1 assert_raw_rows_reconcile" in result.stdout
 
 
-def test_no_pii_in_quarantine(bad_rows_build):
-    warehouse = bad_rows_build.warehouse
-    [(n,)] = query(
-        warehouse,
-        "select count(*) from staging.stg_shop__quarantined_rows where raw_record like '%@%'",
+def raw_pii_values(raw_dir: Path) -> set[str]:
+    """Every value of every column the raw contract marks `meta.pii` (emails, first names),
+    read from the raw files themselves, quarantined rows included; lower case."""
+    values: set[str] = set()
+    for table in raw_gate.raw_contract():
+        pii = [c["name"] for c in table.get("columns", []) if c.get("meta", {}).get("pii")]
+        path = raw_gate.find_raw_file(raw_dir, table["name"])
+        if not pii or path is None:
+            continue
+        columns = ", ".join(f"cast({raw_gate.quote(c)} as varchar)" for c in pii)
+        rows = duckdb.sql(f"select {columns} from {raw_gate.reader_sql(path)}").fetchall()
+        values |= {v.strip().lower() for row in rows for v in row if v and v.strip()}
+    return values
+
+
+def pii_leaks(warehouse: Path, pii: set[str]) -> dict[str, int]:
+    """Text columns outside staging (which alone may hold PII) with a value equal to a PII
+    value, and quarantined raw records with a field equal to one or holding an "@":
+    column -> rows."""
+    leaks = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema not in ('staging', 'raw', 'information_schema', 'pg_catalog') "
+            "and data_type = 'VARCHAR' order by all"
+        ).fetchall()
+        assert len(columns) > 50, columns  # the marts, bi and snapshots are there to scan
+        for schema, table, column in columns:
+            values = con.execute(
+                f'select lower(trim("{column}")) from "{schema}"."{table}" '
+                f'where "{column}" is not null'
+            ).fetchall()
+            hits = sum(value in pii for (value,) in values)
+            if hits:
+                leaks[f"{schema}.{table}.{column}"] = hits
+        records = con.execute(
+            "select raw_record from staging.stg_shop__quarantined_rows"
+        ).fetchall()
+    fields = (
+        field.partition("=")[2].strip().lower()
+        for (record,) in records
+        for field in record.split("; ")
     )
-    assert n == 0
+    hits = sum(field in pii or "@" in field for field in fields)  # malformed emails too
+    if hits:
+        leaks["staging.stg_shop__quarantined_rows.raw_record"] = hits
+    return leaks
+
+
+def test_no_pii_outside_staging(bad_rows_build):
+    """No email or first name (of accepted or quarantined customers) in any mart, export,
+    snapshot or intermediate table, nor in a quarantined row's record."""
+    pii = raw_pii_values(bad_rows_build.raw_dir)
+    assert any("@" in v for v in pii) and any("@" not in v for v in pii)  # both kinds read
+    assert pii_leaks(bad_rows_build.warehouse, pii) == {}
+
+
+def test_the_pii_scan_finds_a_planted_first_name(parquet_build, tmp_path):
+    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update marts.customer_value set acquisition_channel = "
+            "(select min(first_name) from staging.stg_shop__customers) "
+            "where customer_id = (select min(customer_id) from marts.customer_value)"
+        )
+    leaks = pii_leaks(warehouse, raw_pii_values(parquet_build.raw_dir))
+    assert leaks == {"marts.customer_value.acquisition_channel": 1}
 
 
 @pytest.fixture(scope="module")
