@@ -31,6 +31,7 @@ help:
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
+	@echo "                  (without STATE: build and test everything, as make build does)"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
 	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M, ours at 10M (slow)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -75,20 +76,36 @@ semantic: $(INSTALLED)
 # STATE: a directory holding production's manifest.json (the artefact of the last main build).
 # PROD_WAREHOUSE: production's DuckDB file, attached read-only under the database name that
 # manifest uses. CVM_RAW_DIR: the raw files staging reads (default data/demo, as `make build`).
+# Without STATE there is nothing to defer to, and building nothing would pass a change unseen:
+# it then builds and tests everything as `make build` does (gates and exports included), into
+# CI_WAREHOUSE, with dbt's target/ and logs/ under build/ci/ so those of the last build stay.
 STATE ?=
 PROD_WAREHOUSE ?=
 BASE_REF ?= origin/main
 CI_WAREHOUSE ?= build/ci/ci.duckdb
 slim-ci: $(INSTALLED)
-	@test -f "$(STATE)/manifest.json" || { echo "error: STATE=<dir with production's manifest.json>" >&2; exit 1; }
-	@test -f "$(PROD_WAREHOUSE)" || { echo "error: PROD_WAREHOUSE=<production's .duckdb file>" >&2; exit 1; }
+ifeq ($(strip $(STATE)),)
+	@test -z "$(PROD_WAREHOUSE)" || { echo "error: PROD_WAREHOUSE is set but STATE is not:" \
+	  "give STATE=<dir with production's manifest.json> too, or neither to build everything" >&2; exit 1; }
+	@echo "No production state (STATE unset): building and testing every model, not only the modified ones."
+else
+	@test -f "$(STATE)/manifest.json" || { echo "error: no manifest.json in STATE=$(STATE):" \
+	  "STATE is the directory of production's manifest.json (unset it to build everything)" >&2; exit 1; }
+	@test -f "$(PROD_WAREHOUSE)" || { echo "error: PROD_WAREHOUSE='$(PROD_WAREHOUSE)' is not a file:" \
+	  "give production's .duckdb file, the warehouse $(STATE)/manifest.json was built into" >&2; exit 1; }
+endif
 	changed="$$(git diff --name-only --diff-filter=d "$$(git merge-base $(BASE_REF) HEAD)" \
 	  -- $(addsuffix /*.sql,$(SQL_DIRS)))"; \
 	if [ -n "$$changed" ]; then $(BIN)/sqlfluff lint $$changed; else echo "No SQL file changed since $(BASE_REF)."; fi
-	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE)
+	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE) $(CI_WAREHOUSE).wal
+ifeq ($(strip $(STATE)),)
+	CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" DBT_TARGET_PATH="$(abspath build/ci/target)" \
+	DBT_LOG_PATH="$(abspath build/ci/logs)" $(BIN)/python -m cvm.build
+else
 	CVM_PROD_DATABASE="$$($(BIN)/python -m cvm.slim_ci database $(STATE)/manifest.json)" \
 	CVM_PROD_WAREHOUSE="$(abspath $(PROD_WAREHOUSE))" CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" \
 	  $(BIN)/dbt build --target ci --select state:modified+ --defer --state $(STATE)
+endif
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix $(PY_DIRS)

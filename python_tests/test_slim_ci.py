@@ -1,5 +1,6 @@
 """`make slim-ci` against a production build: it builds exactly a changed model and its children,
-deferring the rest to production, and lints only the changed SQL files."""
+deferring the rest to production, and lints only the changed SQL files. Without production
+state it builds and tests every model; with state it cannot use, it stops before building."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import duckdb
 import pytest
 
 from cvm import build
-from dbt_project import copy_project
+from cvm.generate import generate
+from dbt_project import copy_project, query
 
 pytestmark = pytest.mark.slow
 
@@ -48,18 +50,26 @@ def change_filter(project: Path, new_filter: str) -> None:
     path.write_text(sql.replace(FILTER, new_filter))
 
 
-def slim_ci(project: Path, production) -> subprocess.CompletedProcess[str]:
-    state = production.warehouse.parent / "target"
-    env = {**os.environ, "CVM_RAW_DIR": str(production.raw_dir), "DBT_USE_COLORS": "false"}
-    variables = [f"STATE={state}", f"PROD_WAREHOUSE={production.warehouse}", "BASE_REF=main"]
+def make_slim_ci(
+    project: Path, *variables: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make slim-ci` in the copy; -o: the copy borrows the project's .venv, never reinstall it
+    (a checkout newer than the venv's marker would otherwise trigger pip)."""
+    base = {k: v for k, v in os.environ.items() if k not in {"STATE", "PROD_WAREHOUSE"}}
     return subprocess.run(
-        ["make", "--no-print-directory", "slim-ci", *variables],
+        ["make", "--no-print-directory", "-o", ".venv/.installed-from-lock", "slim-ci", *variables],
         cwd=project,
-        env=env,
+        env={**base, "DBT_USE_COLORS": "false", **(env or {})},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def slim_ci(project: Path, production) -> subprocess.CompletedProcess[str]:
+    state = production.warehouse.parent / "target"
+    variables = [f"STATE={state}", f"PROD_WAREHOUSE={production.warehouse}", "BASE_REF=main"]
+    return make_slim_ci(project, *variables, env={"CVM_RAW_DIR": str(production.raw_dir)})
 
 
 def production_manifest(production) -> dict:
@@ -132,3 +142,103 @@ def test_an_unchanged_branch_builds_and_lints_nothing(branch, parquet_build):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "No SQL file changed since main." in result.stdout
     assert "Nothing to do" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Without production state (no green main build to defer to)
+
+NO_STATE = (
+    "No production state (STATE unset): building and testing every model, not only the "
+    "modified ones."
+)
+
+
+def test_without_state_it_builds_and_tests_every_model(branch, tmp_path):
+    raw_dir = tmp_path / "raw"
+    generate(raw_dir, customers=300, seed=19, quiet=True)
+    ci_warehouse = tmp_path / "ci" / "ci.duckdb"
+
+    result = make_slim_ci(
+        branch, "BASE_REF=main", f"CI_WAREHOUSE={ci_warehouse}", env={"CVM_RAW_DIR": str(raw_dir)}
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    assert NO_STATE in result.stdout.splitlines()
+    assert "No SQL file changed since main." in result.stdout  # the lint step still ran
+    # The path of `make build`: both gates and the saved-query exports, then the summary.
+    assert "Raw gate:" in result.stdout and "Mart gate:" in result.stdout
+    assert "exported saved query" in result.stdout
+    assert "Warehouse built and published in" in result.stdout
+
+    # Every model that makes a relation is in the CI warehouse, the marts with rows.
+    manifest = json.loads((branch / "build" / "ci" / "target" / "manifest.json").read_text())
+    expected = {
+        node["alias"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in {"model", "snapshot"}
+        and node["config"]["materialized"] != "ephemeral"
+    }
+    tables = query(ci_warehouse, "select table_name from information_schema.tables")
+    [(customers,)] = query(ci_warehouse, "select count(*) from marts.customer_value")
+    assert expected - {name for (name,) in tables} == set()
+    assert customers > 0
+    # dbt's data tests ran (build.py's last dbt call: all but staging), none failed or errored.
+    run = json.loads((branch / "build" / "ci" / "target" / "run_results.json").read_text())
+    statuses = {r["status"] for r in run["results"] if r["unique_id"].startswith("test.")}
+    assert statuses and statuses <= {"pass", "warn"}
+    # dbt's target/ and logs/ of the project stay as the last build left them.
+    assert not (branch / "target").exists() and not (branch / "logs").exists()
+
+
+def test_without_state_a_lint_error_still_fails_before_building(branch, tmp_path):
+    change_filter(branch, "    WHERE quarantine_reason is null\n")
+    ci_warehouse = tmp_path / "ci" / "ci.duckdb"
+
+    result = make_slim_ci(branch, "BASE_REF=main", f"CI_WAREHOUSE={ci_warehouse}")
+    assert result.returncode != 0
+    assert NO_STATE in result.stdout.splitlines()
+    assert "CP01" in result.stdout
+    assert "Raw gate:" not in result.stdout
+    assert not ci_warehouse.exists()
+
+
+@pytest.mark.parametrize(
+    ("state", "prod_warehouse", "message"),
+    [
+        pytest.param("empty", None, "error: no manifest.json in STATE={state}", id="empty STATE"),
+        pytest.param(
+            "manifest", None, "error: PROD_WAREHOUSE='' is not a file", id="no PROD_WAREHOUSE"
+        ),
+        pytest.param(
+            "manifest",
+            "missing",
+            "error: PROD_WAREHOUSE='{prod_warehouse}' is not a file",
+            id="PROD_WAREHOUSE not a file",
+        ),
+        pytest.param(
+            None,
+            "missing",
+            "error: PROD_WAREHOUSE is set but STATE is not",
+            id="PROD_WAREHOUSE without STATE",
+        ),
+    ],
+)
+def test_state_it_cannot_use_fails_clearly_and_builds_nothing(
+    branch, tmp_path, state, prod_warehouse, message
+):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    if state == "manifest":
+        (state_dir / "manifest.json").write_text("{}")
+    warehouse = tmp_path / "prod" / "cvm.duckdb"  # never created
+    ci_warehouse = tmp_path / "ci" / "ci.duckdb"
+    variables = ["BASE_REF=main", f"CI_WAREHOUSE={ci_warehouse}"]
+    if state is not None:
+        variables.append(f"STATE={state_dir}")
+    if prod_warehouse is not None:
+        variables.append(f"PROD_WAREHOUSE={warehouse}")
+
+    result = make_slim_ci(branch, *variables)
+    assert result.returncode != 0
+    assert message.format(state=state_dir, prod_warehouse=warehouse) in result.stderr
+    assert result.stdout == ""  # neither the lint nor a build started
+    assert not ci_warehouse.parent.exists()
