@@ -98,3 +98,17 @@ def spark() -> SparkSession:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test is a check nobody ran: `make test` (and CI) must report 0 skipped, so a
+    skip fails the run, with the tests named."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(
+            f"{len(skipped)} test(s) skipped; every path make test can run must run: "
+            + ", ".join(report.nodeid for report in skipped[:10]),
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
