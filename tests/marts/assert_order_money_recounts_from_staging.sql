@@ -2,7 +2,8 @@
 -- completed and returned orders were paid, the refund is what went back (a returned order all
 -- of it, a completed order its credit notes), and net revenue is what is left. Written from
 -- those meanings, not from the fact's CASE branches, and over the whole staging table, so an
--- incremental run that lost, doubled or kept a stale order fails here as well.
+-- incremental run that lost, doubled or kept a stale order fails here as well; so does a bare
+-- `dbt build` after a source change older than its window (make build finds and rebuilds those).
 with
 
 credited as (
