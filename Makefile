@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-from-lock
 # SQL that sqlfluff lints (folders git does not hold while they are empty are skipped).
 SQL_DIRS := $(wildcard models tests analyses snapshots)
-# Python that ruff checks: the package, the tests and the dbt Python models.
-PY_DIRS := scripts python_tests models
+# Python that ruff checks: the package, the benchmarks, the tests and the dbt Python models.
+PY_DIRS := scripts benchmarks python_tests models
 
-# dbt, sqlfluff and mf find the repo-local profiles.yml; the Python package lives in scripts/.
+# dbt, sqlfluff and mf find the repo-local profiles.yml. The Python package (scripts/cvm) is
+# installed into .venv in editable mode, so nothing needs PYTHONPATH.
 export DBT_PROFILES_DIR := $(CURDIR)
-export PYTHONPATH := $(CURDIR)/scripts
 # Business rules for one build without editing dbt_project.yml (dbt vars, YAML):
 # make build VARS='{clv_margin: 0.35, lookback_days: 180}'. The environment variable
 # CVM_VARS does the same; unknown var names stop the build with the list of known ones.
@@ -37,10 +37,11 @@ help:
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make clean      remove build outputs (target/, logs/, warehouse/, data/demo/)"
 
-$(INSTALLED): requirements.lock
+$(INSTALLED): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(BIN)/python -m pip check
 	@touch $@
 
@@ -117,7 +118,7 @@ test: lint conventions semantic
 	$(BIN)/pytest
 
 benchmark: $(INSTALLED)
-	$(BIN)/python -m cvm.benchmark
+	$(BIN)/python benchmarks/build_benchmark.py
 
 # The CLV benchmark's references (pymc-marketing, lifetimes) live in a venv of their own, so
 # that pymc's dependencies never enter the project's lock.
@@ -129,7 +130,8 @@ $(CLV_BENCH_VENV)/.installed-from-lock: requirements-clv-benchmark.lock
 	@touch $@
 
 benchmark-clv: $(CLV_BENCH_VENV)/.installed-from-lock
-	$(CLV_BENCH_VENV)/bin/python -m cvm.clv_benchmark --data-dir build/benchmark/clv-data
+	PYTHONPATH=$(CURDIR)/scripts $(CLV_BENCH_VENV)/bin/python benchmarks/clv_benchmark.py \
+	  --data-dir build/benchmark/clv-data
 
 # Resolve the direct dependencies of pyproject.toml (with dev extras) in a scratch venv and pin
 # everything that comes with them.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +70,18 @@ def test_a_clean_demo_build_has_no_warnings(published_build):
         r"(raw|marts) gate: +passed \d+ expectations, (\d+) warnings", published_build.stdout
     )
     assert gates == [("raw", "0"), ("marts", "0")], published_build.stdout[-3000:]
+
+
+def test_the_package_imports_without_pythonpath(tmp_path):
+    """`make` installs scripts/cvm into .venv (editable): any directory, no PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import cvm.build, cvm.clv; print(cvm.build.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == build.PROJECT_DIR / "scripts" / "cvm" / "build.py"
