@@ -1,7 +1,7 @@
 """Benchmark (outside the test suite): the generator and `dbt build` at real sizes.
 
 Each step runs `--repeats` times on fresh outputs; the table reports medians and rows per second.
-    python -m cvm.benchmark --sizes 100000 1000000 --repeats 3
+    .venv/bin/python benchmarks/build_benchmark.py --sizes 100000 1000000 --repeats 3
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
         # the check for older source changes (none), then the marts, the order facts and tier
         # history from the lookback window only (doc block incremental_orders).
         os.environ["CVM_RAW_DIR"] = str(raw_dir)
+        os.environ["DBT_TARGET_PATH"] = str(work / "target")
+        os.environ["DBT_LOG_PATH"] = str(work / "logs")
         os.environ.pop("CVM_AS_OF_DATE", None)
-        if not build_warehouse(warehouse, full_refresh=False):
+        if not build_warehouse(warehouse, False, work / "target", dbt_vars={}):
             sys.exit("the incremental build failed")
 
     def run_publish() -> None:

@@ -71,8 +71,11 @@ engines (see requirements-clv-benchmark.lock):
 
     python3.11 -m venv .venv-clv-benchmark
     .venv-clv-benchmark/bin/pip install --no-deps -r requirements-clv-benchmark.lock
-    PYTHONPATH=scripts .venv-clv-benchmark/bin/python -m cvm.clv_benchmark \\
+    PYTHONPATH=scripts .venv-clv-benchmark/bin/python benchmarks/clv_benchmark.py \\
         --data-dir /tmp/clvbench --reference-repeats 1
+
+(`make benchmark-clv` does all of this. The project's package is put on PYTHONPATH there
+rather than installed: that venv does not hold the project's own dependencies.)
 
 Missing data are generated into ``<data-dir>/g<size>`` (e.g. g1m, g10m; about 2 minutes and
 3.7 GB of Parquet at 10M). ``--engines ours lifetimes`` also runs in the project's own venv.
@@ -111,7 +114,7 @@ import pandas as pd
 from cvm import clv
 from cvm.clv import bg_nbd, gamma_gamma
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
 DEFAULT_JSON = PROJECT_DIR / "build" / "benchmark" / "clv.json"
 DEFAULT_DATA_DIR = PROJECT_DIR / "build" / "benchmark" / "clv-data"
@@ -552,7 +555,7 @@ class Worker:
         self.runs: list[dict[str, Any]] = []
         self.error: str | None = None
         command = [
-            sys.executable, "-m", "cvm.clv_benchmark", "--worker", engine, "--inputs",
+            sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--inputs",
             str(inputs), "--worker-output", str(work),
         ]  # fmt: skip
         if save_predictions:
