@@ -35,6 +35,30 @@ first_purchases as (
 
 ),
 
+-- Where each customer's months start: the first purchase month, or an earlier month of activity
+-- (compensation for a complaint, a cancelled or returned order) inside the window of a later
+-- month, which the window must count as customer_value's lookback does. Only months from the
+-- first purchase are output.
+grid_starts as (
+
+    select
+        first_purchases.customer_id,
+        first_purchases.first_purchase_date,
+        first_purchases.first_purchase_month,
+        greatest(
+            min(monthly.activity_month),
+            cast({{ dbt.dateadd('month', 1 - window_months, 'first_purchases.first_purchase_month') }} as date)
+        ) as grid_start_month
+    from first_purchases
+    inner join monthly
+        on first_purchases.customer_id = monthly.customer_id
+    group by
+        first_purchases.customer_id,
+        first_purchases.first_purchase_date,
+        first_purchases.first_purchase_month
+
+),
+
 as_of as (
 
     select
@@ -70,7 +94,7 @@ first_output_month as (
 ),
 {% endif %}
 
--- Every calendar month from the first purchase month to the as-of month, without gaps, so
+-- Every calendar month from the first grid start to the as-of month, without gaps, so
 -- that the trailing window below can count rows: one row is one month.
 month_numbers as (
 
@@ -80,7 +104,7 @@ month_numbers as (
 
 spine_start as (
 
-    select min(first_purchase_month) as first_month from first_purchases
+    select min(grid_start_month) as first_month from grid_starts
 
 ),
 
@@ -97,12 +121,13 @@ months as (
 grid as (
 
     select
-        first_purchases.customer_id,
-        first_purchases.first_purchase_date,
+        grid_starts.customer_id,
+        grid_starts.first_purchase_date,
+        grid_starts.first_purchase_month,
         months.period_month
-    from first_purchases
+    from grid_starts
     inner join months
-        on first_purchases.first_purchase_month <= months.period_month
+        on grid_starts.grid_start_month <= months.period_month
     {% if is_incremental() %}
         cross join first_output_month
     where months.period_month >= cast(
@@ -220,7 +245,11 @@ final as (
         on {{ cvm_in_tier_band('valued.value_window', 'tier_bands') }}
     {% if is_incremental() %}
         cross join first_output_month
-    where valued.period_month >= first_output_month.month_start
+    {% endif %}
+    where
+        valued.period_month >= valued.first_purchase_month
+    {% if is_incremental() %}
+        and valued.period_month >= first_output_month.month_start
     {% endif %}
 
 )
