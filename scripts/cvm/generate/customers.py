@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cvm.clv.bg_nbd import BgNbdParams
+from cvm.clv.gamma_gamma import GammaGammaParams
 from cvm.generate._vectors import (
     IntArray,
     cents_to_money,
@@ -53,8 +55,6 @@ from cvm.generate.parameters import (
     SIGNUP_GROWTH_PER_YEAR,
     STATUS_PROBS,
     STATUSES,
-    BgNbdParams,
-    GammaGammaParams,
     Window,
     parse_date,
 )

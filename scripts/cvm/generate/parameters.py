@@ -14,29 +14,15 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from cvm.clv.bg_nbd import BgNbdParams
+from cvm.clv.gamma_gamma import GammaGammaParams
+
 DAY_S = 86_400
 EPOCH = date(1970, 1, 1)
 
 
-@dataclass(frozen=True)
-class BgNbdParams:
-    """BG/NBD purchase process; ``alpha`` is a rate in days."""
-
-    r: float
-    alpha: float
-    a: float
-    b: float
-
-
-@dataclass(frozen=True)
-class GammaGammaParams:
-    """Gamma-Gamma order value process: z ~ Gamma(p, nu), nu ~ Gamma(q, v) (rates)."""
-
-    p: float
-    q: float
-    v: float
-
-
+# The true parameters, in the CLV models' types and units (alpha a rate per day, v a rate), so
+# that a fit compares with them directly.
 # r < 1: a long-tailed purchase rate (mean r / alpha = 0.0375 orders a day, about 14 a year);
 # E[p] = a / (a + b) = 0.057. With the default signup curve: about 10 orders per customer.
 DEFAULT_BG_NBD = BgNbdParams(r=0.9, alpha=24.0, a=1.5, b=25.0)

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cvm.clv.bg_nbd import BgNbdParams
+from cvm.clv.gamma_gamma import GammaGammaParams
 from cvm.generate._vectors import (
     BoolArray,
     FloatArray,
@@ -55,8 +57,6 @@ from cvm.generate.parameters import (
     PROMO_PROB,
     PROMO_RATES,
     QUANTITY_PROBS,
-    BgNbdParams,
-    GammaGammaParams,
 )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from cvm.clv.bg_nbd import BgNbdParams
+from cvm.clv.gamma_gamma import GammaGammaParams
 from cvm.generate.bad_rows import bad_row_tables, pool_sample, stringify_dates
 from cvm.generate.catalogue import build_catalogue
 from cvm.generate.customers import IdStart, seed_streams, simulate_chunk
@@ -37,8 +38,6 @@ from cvm.generate.parameters import (
     SIGNUP_GROWTH_PER_YEAR,
     STATUS_PROBS,
     STATUSES,
-    BgNbdParams,
-    GammaGammaParams,
     Window,
     parse_date,
 )
@@ -227,8 +226,8 @@ def _manifest(
         "row_counts": {name: clean[name] + injected[name] for name in TABLES},
         "clean_row_counts": clean,
         "parameters": {
-            "bg_nbd": {**asdict(bg), "time_unit": "days"},
-            "gamma_gamma": asdict(gg),
+            "bg_nbd": {**bg._asdict(), "time_unit": "days"},
+            "gamma_gamma": gg._asdict(),
         },
         "parameter_notes": (
             "BG/NBD: time 0 = a customer's first order, T = window_end - first order, in days; "
