@@ -1,4 +1,4 @@
-"""Tests of the raw data generator (scripts/cvm/generate.py).
+"""Tests of the raw data generator (the package scripts/cvm/generate/).
 
 Fast (well under a minute): the largest data set has 30,000 customers. Run with
 ``PYTHONPATH=scripts pytest python_tests/test_generator.py``.
@@ -845,9 +845,11 @@ def test_contacts_leave_the_other_files_as_they_were(tmp_path, monkeypatch):
     def no_contacts(rng, ctx, lam, first_id):
         return gen.SCHEMAS["contacts"].empty_table()
 
-    monkeypatch.setattr(gen, "make_contacts", no_contacts)
+    # Patched where simulate_chunk looks it up.
+    monkeypatch.setattr("cvm.generate.customers.make_contacts", no_contacts)
     without = tmp_path / "without"
-    gen.generate(without, customers=600, seed=5, chunk_size=250, inject_bad_rows=True)
+    manifest = gen.generate(without, customers=600, seed=5, chunk_size=250, inject_bad_rows=True)
+    assert manifest["row_counts"]["contacts"] == 0  # the patch took effect
     for name in gen.TABLES:
         if name != "contacts":
             assert (with_contacts / f"{name}.parquet").read_bytes() == (
