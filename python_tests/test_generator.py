@@ -1,7 +1,7 @@
 """Tests of the raw data generator (the package scripts/cvm/generate/).
 
 Fast (well under a minute): the largest data set has 30,000 customers. Run with
-``PYTHONPATH=scripts pytest python_tests/test_generator.py``.
+``.venv/bin/pytest python_tests/test_generator.py``.
 
 Everything is checked from the written files with independent code (duckdb SQL, scipy
 likelihoods), never with the generator's own helpers, except where a test is about the latent
@@ -27,7 +27,6 @@ from scipy import optimize, special, stats
 
 from cvm import generate as gen
 
-SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "scripts"
 TABLES = (
     "customers",
     "orders",
@@ -741,7 +740,7 @@ def test_churners_give_lower_scores(simulated):
 # Command line
 # ------------------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS_DIR)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed package
     return subprocess.run(
         [sys.executable, "-m", "cvm.generate", *args],
         capture_output=True,

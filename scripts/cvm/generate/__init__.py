@@ -1,6 +1,6 @@
 """Seeded, vectorised generator of raw data for the Customer Value Warehouse.
 
-Run it as ``PYTHONPATH=scripts python -m cvm.generate --customers 100000 --out data/raw`` or call
+Run it as ``.venv/bin/python -m cvm.generate --customers 100000 --out data/raw`` or call
 :func:`generate`. It writes one file per table (``<name>.parquet`` and/or ``<name>.csv``) plus
 ``generator_manifest.json`` with the true process parameters, row counts and injected bad rows.
 

@@ -1,4 +1,4 @@
-"""Command line: ``PYTHONPATH=scripts python -m cvm.generate --customers N --out DIR [...]``.
+"""Command line: ``python -m cvm.generate --customers N --out DIR [...]``.
 
 Parses and checks the arguments (a bad value stops with argparse's message, before anything is
 written) and calls :func:`cvm.generate.generate`. Separate so that importing the package never
