@@ -31,6 +31,7 @@ import yaml
 from cvm import incremental, publish, quality, semantic
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
+from cvm.relations import Relations
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
@@ -179,22 +180,25 @@ def build_warehouse(
 MODEL_NAMES = {"bg_nbd": "BG/NBD", "gamma_gamma": "Gamma-Gamma"}
 
 
-def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+def _lifetime_value_lines(
+    con: duckdb.DuckDBPyConnection, relations: Relations
+) -> tuple[list[str], list[str]]:
     """Lines per CLV fit (fitted on how many customers, or its status), the holdout's error,
     and warnings in plain words for every model not fitted and the customers left without CLV."""
+    parameters, holdout_report = relations["clv_model_parameters"], relations["clv_holdout_report"]
     fits = con.execute(
         "select fit_purpose, model, max(n_customers), max(fit_status), max(fit_message) "
-        "from marts.clv_model_parameters group by 1, 2 order by 1 desc, 2"
+        f"from {parameters} group by 1, 2 order by 1 desc, 2"
     ).fetchall()
     holdout = con.execute(
-        "select holdout_days, relative_error from marts.clv_holdout_report "
+        f"select holdout_days, relative_error from {holdout_report} "
         "where calibration_repeat_purchase_days = 'total'"
     ).fetchall()
     without_clv = con.execute(
-        "select clv_status, count(*) from marts.customer_value "
+        f"select clv_status, count(*) from {relations['customer_value']} "
         "where clv_status not in ('scored', 'no_purchase') group by 1 order by 1"
     ).fetchall()
-    lines = ["  lifetime value (marts.clv_model_parameters):"]
+    lines = [f"  lifetime value ({parameters}):"]
     failed: dict[tuple[str, str, str], list[str]] = {}  # models per (fit, status, message)
     for purpose in dict.fromkeys(purpose for purpose, *_ in fits):
         parts = []
@@ -215,20 +219,20 @@ def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], li
         if error is not None:
             lines.append(
                 f"    holdout    predicted repeat purchases in {days} days off by {error:+.1%} "
-                "(marts.clv_holdout_report)"
+                f"({holdout_report})"
             )
     for status, customers in without_clv:
         warnings.append(
             f"{customers:,} customers have no CLV ({status}): see "
-            "marts.customer_value.clv_status_reason"
+            f"{relations['customer_value']}.clv_status_reason"
         )
     return lines, warnings
 
 
-def _value_basis_line(con: duckdb.DuckDBPyConnection) -> str:
+def _value_basis_line(con: duckdb.DuckDBPyConnection, relations: Relations) -> str:
     basis, reason, coverage = con.execute(
         "select value_basis, value_basis_reason, cost_coverage_lookback "
-        "from intermediate.int_value_basis_chosen"
+        f"from {relations['int_value_basis_chosen']}"
     ).fetchone()
     known = (
         f"; cost known for {coverage:.0%} of the purchases in the lookback"
@@ -258,8 +262,10 @@ def summarize(
     warehouse: Path, raw_dir: Path, seconds: float, gates: Sequence[quality.GateResult] = ()
 ) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        relations = Relations(con)
+        quarantine = relations["stg_shop__quarantined_rows"]
         as_of, as_of_source = con.execute(
-            "select as_of_date, as_of_date_source from staging.base_shop__as_of_date"
+            f"select as_of_date, as_of_date_source from {relations['base_shop__as_of_date']}"
         ).fetchone()
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
@@ -276,10 +282,10 @@ def summarize(
         ]
         quarantined = con.execute(
             "select source_table, quarantine_reason, count(*) "
-            "from staging.stg_shop__quarantined_rows group by all order by 1, 2"
+            f"from {quarantine} group by all order by 1, 2"
         ).fetchall()
-        value_basis = _value_basis_line(con)
-        lifetime_value, warnings = _lifetime_value_lines(con)
+        value_basis = _value_basis_line(con, relations)
+        lifetime_value, warnings = _lifetime_value_lines(con, relations)
     lines = [
         f"Warehouse built and published in {seconds:.0f} s: {warehouse}",
         f"  raw data:  {raw_dir}",
@@ -291,7 +297,7 @@ def summarize(
     lines += lifetime_value
     lines += gate_lines(gates)
     if quarantined:
-        lines.append("  quarantined rows (staging.stg_shop__quarantined_rows):")
+        lines.append(f"  quarantined rows ({quarantine}):")
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
     else:
         lines.append("  quarantined rows: none")

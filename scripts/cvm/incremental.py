@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from cvm.relations import Relations
+
 FACTS = ("fct_orders", "fct_order_items")
 
 # Each query returns the earliest order date among rows that differ, or null. Orders and lines
@@ -24,21 +26,21 @@ FACTS = ("fct_orders", "fct_order_items")
 CHANGED_ORDERS = """
     with credited as (
         select order_id, cast(sum(amount) as decimal(18, 2)) as credited_amount
-        from staging.stg_shop__credit_notes
+        from {stg_shop__credit_notes}
         group by order_id
     ),
     staged as (
         select orders.order_id, cast(orders.ordered_at as date) as order_date,
                hash(orders.customer_id, orders.ordered_at, orders.status, orders.order_total,
                     coalesce(credited.credited_amount, 0)) as row_hash
-        from staging.stg_shop__orders as orders
+        from {stg_shop__orders} as orders
         left join credited on orders.order_id = credited.order_id
     ),
     stored as (
         select order_id, order_date,
                hash(customer_id, ordered_at, exported_status, order_total, credited_amount)
                    as row_hash
-        from marts.fct_orders
+        from {fct_orders}
     )
     select min(coalesce(stored.order_date, staged.order_date))
     from staged full join stored on staged.order_id = stored.order_id
@@ -49,12 +51,12 @@ CHANGED_ORDER_LINES = """
     with staged as (
         select order_item_id, order_id,
                hash(order_id, product_id, quantity, unit_price, discount_amount) as row_hash
-        from staging.stg_shop__order_items
+        from {stg_shop__order_items}
     ),
     stored as (
         select order_item_id, order_date,
                hash(order_id, product_id, quantity, unit_price, discount_amount) as row_hash
-        from marts.fct_order_items
+        from {fct_order_items}
     ),
     changed as (
         select stored.order_date, staged.order_id
@@ -62,23 +64,23 @@ CHANGED_ORDER_LINES = """
         where staged.row_hash is distinct from stored.row_hash
     )
     select min(coalesce(changed.order_date, cast(orders.ordered_at as date)))
-    from changed left join staging.stg_shop__orders as orders on changed.order_id = orders.order_id
+    from changed left join {stg_shop__orders} as orders on changed.order_id = orders.order_id
 """
 
 CHANGED_PRODUCTS = """
     with stored as (
         select distinct product_id, product_category, list_price, unit_cost
-        from marts.fct_order_items
+        from {fct_order_items}
     ),
     changed as (
         select stored.product_id
-        from stored left join staging.stg_shop__products as products
+        from stored left join {stg_shop__products} as products
             on stored.product_id = products.product_id
         where stored.product_category is distinct from products.category
             or stored.list_price is distinct from products.list_price
             or stored.unit_cost is distinct from products.unit_cost
     )
-    select min(order_date) from marts.fct_order_items
+    select min(order_date) from {fct_order_items}
     where product_id in (select product_id from changed)
 """
 
@@ -114,17 +116,12 @@ def stale_incremental_models(con: duckdb.DuckDBPyConnection, manifest: dict[str,
 def earliest_source_changes(con: duckdb.DuckDBPyConnection) -> dict[str, dt.date]:
     """The earliest changed order date per kind of change (kinds without changes left out).
     Empty as well when the facts were never built: the build then creates them in full."""
-    stored = {
-        name
-        for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()
-    }
-    if not set(FACTS) <= stored:
+    relations = Relations(con)
+    if not all(fact in relations for fact in FACTS):
         return {}
     changes = {}
     for kind, sql in CHECKS.items():
-        (earliest,) = con.execute(sql).fetchone()
+        (earliest,) = con.execute(sql.format_map(relations)).fetchone()
         if earliest is not None:
             changes[kind] = earliest
     return changes

@@ -18,16 +18,18 @@ import duckdb
 import pandas as pd
 
 from cvm.quality.runner import Batch, GateResult, GxRunner
+from cvm.relations import Relations
 
+# Relations are placeholders, filled by cvm.relations (model name -> schema.name).
 RECONCILE_SQL = """
-    select 'marts.dim_customers' as mart, (select count(*) from marts.dim_customers) as mart_rows,
-           (select count(*) from staging.stg_shop__customers) as staging_rows
+    select '{dim_customers}' as mart, (select count(*) from {dim_customers}) as mart_rows,
+           (select count(*) from {stg_shop__customers}) as staging_rows
     union all
-    select 'marts.customer_value', (select count(*) from marts.customer_value),
-           (select count(*) from staging.stg_shop__customers)
+    select '{customer_value}', (select count(*) from {customer_value}),
+           (select count(*) from {stg_shop__customers})
     union all
-    select 'marts.fct_orders', (select count(*) from marts.fct_orders),
-           (select count(*) from staging.stg_shop__orders)
+    select '{fct_orders}', (select count(*) from {fct_orders}),
+           (select count(*) from {stg_shop__orders})
 """
 
 # RFM scores are fifths by rank with ties sharing a score (doc block rfm): a score may be empty
@@ -43,7 +45,7 @@ LARGEST_TIE_THAT_MAY_COLLAPSE = 0.8
 SCORE_SQL = """
     with scored as (
         select {score} as score, {value} as value
-        from marts.customer_value where purchase_count_lifetime > 0
+        from {customer_value} where purchase_count_lifetime > 0
     ),
     bands as (
         select score, min(value) as low, max(value) as high
@@ -65,7 +67,7 @@ SCORE_SQL = """
 """
 TIER_SHARES_SQL = """
     select coalesce(value_tier, 'no tier') as value_tier, count(*) as customers
-    from {database}.marts.customer_value group by all
+    from {customer_value} group by all
 """
 HINTS = {
     "reconcile_rows": (
@@ -111,11 +113,13 @@ def run_mart_gate(
     settings = thresholds["marts"]
     batches: list[Batch] = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        relations = Relations(con)
+        customer_value = relations["customer_value"]
         rule = settings["reconcile_rows"]
         batches.append(
             Batch(
                 "row counts",
-                con.execute(RECONCILE_SQL).df(),
+                con.execute(RECONCILE_SQL.format_map(relations)).df(),
                 [
                     gxe.ExpectColumnPairValuesToBeEqual(
                         column_A="mart_rows",
@@ -125,16 +129,16 @@ def run_mart_gate(
                 ],
             )
         )
-        batches += score_batches(con, settings["rfm_scores"])
-        fits = fit_statuses(con)
+        batches += score_batches(con, settings["rfm_scores"], customer_value)
+        fits = fit_statuses(con, relations["clv_model_parameters"])
         if fits.get("bg_nbd") == "fitted":
             # Only customers with a P(alive): a skipped or failed fit leaves it null on purpose.
             p_alive = settings["mean_p_alive"]
             batches.append(
                 Batch(
-                    "marts.customer_value (customers with a P(alive))",
+                    f"{customer_value} (customers with a P(alive))",
                     con.execute(
-                        "select avg(p_alive) as mean_p_alive from marts.customer_value "
+                        f"select avg(p_alive) as mean_p_alive from {customer_value} "
                         "where p_alive is not null"
                     ).df(),
                     [
@@ -152,9 +156,9 @@ def run_mart_gate(
             with_clv = settings["min_share_with_clv"]
             batches.append(
                 Batch(
-                    "marts.customer_value (purchasing customers)",
+                    f"{customer_value} (purchasing customers)",
                     con.execute(
-                        "select count(clv) / count(*) as share_with_clv from marts.customer_value "
+                        f"select count(clv) / count(*) as share_with_clv from {customer_value} "
                         "where purchase_count_lifetime > 0"
                     ).df(),
                     [
@@ -175,27 +179,36 @@ def meta(rule: dict[str, Any], name: str, unit: str | None = None) -> dict[str, 
     return {"severity": rule["severity"], "hint": HINTS[name], **({"unit": unit} if unit else {})}
 
 
-def fit_statuses(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The scoring fit's status per model (fitted, skipped, not_identified, not_converged)."""
+def fit_statuses(con: duckdb.DuckDBPyConnection, parameters: str) -> dict[str, str]:
+    """The scoring fit's status per model (fitted, skipped, not_identified, not_converged),
+    from ``parameters`` (the relation of clv_model_parameters)."""
     rows = con.execute(
-        "select model, max(fit_status) from marts.clv_model_parameters "
+        f"select model, max(fit_status) from {parameters} "
         "where fit_purpose = 'scoring' group by model"
     ).fetchall()
     return dict(rows)
 
 
-def score_batches(con: duckdb.DuckDBPyConnection, rule: dict[str, Any]) -> list[Batch]:
-    """Per RFM score: customers out of range, overlapping score bands, a collapse to one score."""
+def score_batches(
+    con: duckdb.DuckDBPyConnection, rule: dict[str, Any], customer_value: str
+) -> list[Batch]:
+    """Per RFM score: customers out of range, overlapping score bands, a collapse to one score
+    (``customer_value``: that mart's relation)."""
     import great_expectations.expectations as gxe
 
     batches = []
     for score, value in SCORES.items():
         facts = con.execute(
-            SCORE_SQL.format(score=score, value=value, largest_tie=LARGEST_TIE_THAT_MAY_COLLAPSE)
+            SCORE_SQL.format(
+                score=score,
+                value=value,
+                largest_tie=LARGEST_TIE_THAT_MAY_COLLAPSE,
+                customer_value=customer_value,
+            )
         ).df()
         batches.append(
             Batch(
-                f"marts.customer_value.{score}",
+                f"{customer_value}.{score}",
                 facts,
                 [
                     gxe.ExpectColumnValuesToBeBetween(
@@ -222,10 +235,11 @@ def tier_shift_batches(
     this_build = con.execute("select current_database()").fetchone()[0]
     con.execute(f"attach '{path}' as previous_build (read_only)")
     try:
-        if value_basis(con, this_build) != value_basis(con, "previous_build"):
+        now, then = Relations(con, this_build), Relations(con, "previous_build")
+        if value_basis(con, now) != value_basis(con, then):
             return []
-        current = con.execute(TIER_SHARES_SQL.format(database=this_build)).df()
-        before = con.execute(TIER_SHARES_SQL.format(database="previous_build")).df()
+        current = con.execute(TIER_SHARES_SQL.format_map(now)).df()
+        before = con.execute(TIER_SHARES_SQL.format_map(then)).df()
     finally:
         con.execute("detach previous_build")
     tiers = current.merge(before, on="value_tier", how="outer", suffixes=("", "_before"))
@@ -240,7 +254,7 @@ def tier_shift_batches(
         noise = 3 * math.sqrt(pooled * (1 - pooled) * (1 / n_now + 1 / n_before))
         batches.append(
             Batch(
-                f"marts.customer_value tier {row.value_tier} vs the last published build "
+                f"{now['customer_value']} tier {row.value_tier} vs the last published build "
                 f"({share_before:.1%} -> {share:.1%})",
                 pd.DataFrame({"share_shift": [abs(share - share_before)]}),
                 [
@@ -255,15 +269,12 @@ def tier_shift_batches(
     return batches
 
 
-def value_basis(con: duckdb.DuckDBPyConnection, database: str) -> str:
+def value_basis(con: duckdb.DuckDBPyConnection, relations: Relations) -> str:
     """The value basis of a warehouse's customer_value (builds before the basis existed
     measured on gross margin)."""
-    has_column = con.execute(
-        "select count(*) from duckdb_columns() where database_name = ? and schema_name = 'marts' "
-        "and table_name = 'customer_value' and column_name = 'value_basis'",
-        [database],
-    ).fetchone()[0]
-    if not has_column:
+    customer_value = relations["customer_value"]
+    columns = con.execute(f"select * from {customer_value} limit 0").description
+    if "value_basis" not in {column[0] for column in columns}:
         return "gross_margin"
-    row = con.execute(f"select min(value_basis) from {database}.marts.customer_value").fetchone()
+    row = con.execute(f"select min(value_basis) from {customer_value}").fetchone()
     return row[0] or "gross_margin"
