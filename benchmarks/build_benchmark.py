@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cvm import publish, quality, semantic
-from cvm.build import PROJECT_DIR, build_warehouse, run_dbt
+from cvm.build import PROJECT_DIR, Settings, build_warehouse, run_dbt
 from cvm.generate import generate
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
@@ -67,11 +67,8 @@ def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
         # `make build`'s dbt steps on the warehouse just built, with the same source: staging,
         # the check for older source changes (none), then the marts, the order facts and tier
         # history from the lookback window only (doc block incremental_orders).
-        os.environ["CVM_RAW_DIR"] = str(raw_dir)
-        os.environ["DBT_TARGET_PATH"] = str(work / "target")
-        os.environ["DBT_LOG_PATH"] = str(work / "logs")
-        os.environ.pop("CVM_AS_OF_DATE", None)
-        if not build_warehouse(warehouse, False, work / "target", dbt_vars={}):
+        settings = Settings(raw_dir, warehouse, is_demo=False, target_dir=work / "target")
+        if not build_warehouse(warehouse, settings):
             sys.exit("the incremental build failed")
 
     def run_publish() -> None:

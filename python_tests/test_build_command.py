@@ -25,7 +25,12 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
 
+    environment = dict(os.environ)
     assert build.main(["--demo-customers", "1500"]) == 0
+    # The build's settings are passed as arguments, never written to the environment (the
+    # Great Expectations runner only switches off the library's analytics).
+    environment.setdefault("GX_ANALYTICS_ENABLED", "False")
+    assert dict(os.environ) == environment
 
     assert (demo_dir / "customers.parquet").is_file()
     out = capsys.readouterr().out
@@ -41,6 +46,23 @@ def test_user_raw_dir_is_never_written_to(tmp_path):
     build.ensure_demo_data(settings, customers=1000)
     assert not settings.is_demo
     assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_are_read_once_from_the_environment(tmp_path):
+    settings = build.resolve_settings(
+        {
+            "CVM_RAW_DIR": str(tmp_path),
+            "CVM_FULL_REFRESH": "1",
+            "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
+            "CVM_AS_OF_DATE": "2026-05-31",
+            "DBT_TARGET_PATH": str(tmp_path / "t"),
+        }
+    )
+    assert (settings.raw_dir, settings.is_demo, settings.full_refresh) == (tmp_path, False, True)
+    assert (settings.reprocess_orders_from, settings.as_of_date) == ("2026-03-01", "2026-05-31")
+    assert settings.target_dir == tmp_path / "t"
+    defaults = build.resolve_settings({})
+    assert (defaults.is_demo, defaults.full_refresh, defaults.as_of_date) == (True, False, None)
 
 
 def test_vars_are_checked_against_the_project(tmp_path):

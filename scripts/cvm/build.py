@@ -45,10 +45,17 @@ SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the build takes from its environment, read once (resolve_settings) and then
+    passed as arguments: nothing below writes os.environ."""
+
     raw_dir: Path
     warehouse: Path
     is_demo: bool
     dbt_vars: dict[str, Any] = field(default_factory=dict)
+    full_refresh: bool = False
+    reprocess_orders_from: str | None = None  # a backfill date the user asked for
+    as_of_date: str | None = None  # CVM_AS_OF_DATE as given: dbt parses it (or says why not)
+    target_dir: Path = PROJECT_DIR / "target"
 
 
 class SettingsError(ValueError):
@@ -56,7 +63,8 @@ class SettingsError(ValueError):
 
 
 def resolve_settings(env: Mapping[str, str]) -> Settings:
-    """Absolute paths, so the raw views dbt registers work from any working directory."""
+    """The build's settings from the environment (README: settings). Absolute paths, so the
+    raw views dbt registers work from any working directory."""
     raw = env.get("CVM_RAW_DIR", "").strip()
     warehouse = env.get("CVM_DUCKDB_PATH", "").strip()
     return Settings(
@@ -64,6 +72,10 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         warehouse=Path(warehouse).resolve() if warehouse else DEFAULT_WAREHOUSE,
         is_demo=not raw,
         dbt_vars=parse_dbt_vars(env.get("CVM_VARS", "")),
+        full_refresh=env.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"},
+        reprocess_orders_from=env.get("CVM_REPROCESS_ORDERS_FROM", "").strip() or None,
+        as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
+        target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
     )
 
 
@@ -141,16 +153,24 @@ def run_dbt(
     )
 
 
-def build_warehouse(
-    staging: Path, full_refresh: bool, target_dir: Path, dbt_vars: Mapping[str, Any]
-) -> bool:
-    """`dbt build` in two steps: staging first; then, with the reprocess date found by
-    comparing the new staging with the stored order facts (doc block incremental_orders),
-    everything else. Incremental models stored by an earlier version with other columns are
-    rebuilt in full. False when dbt failed."""
+def build_warehouse(staging: Path, settings: Settings) -> bool:
+    """`dbt build` of ``settings.raw_dir`` into ``staging`` in two steps: staging first; then,
+    with the reprocess date found by comparing the new staging with the stored order facts (doc
+    block incremental_orders), everything else. Incremental models stored by an earlier version
+    with other columns are rebuilt in full. False when dbt failed."""
+    full_refresh = settings.full_refresh
     refresh = ["--full-refresh"] if full_refresh else []
-    env = {"CVM_DUCKDB_PATH": str(staging)}
-    extra = vars_arguments(dbt_vars)
+    # What dbt reads from the environment (profiles.yml, dbt_project.yml), set for its process
+    # only; None unsets a variable the caller's shell may hold.
+    env: dict[str, str | None] = {
+        "CVM_DUCKDB_PATH": str(staging),
+        "CVM_RAW_DIR": str(settings.raw_dir),
+        "CVM_AS_OF_DATE": settings.as_of_date,
+        "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
+        "DBT_TARGET_PATH": str(settings.target_dir),
+    }
+    target_dir = settings.target_dir
+    extra = vars_arguments(settings.dbt_vars)
     if run_dbt(["build", "--select", "staging", *refresh, *extra], env=env).returncode:
         return False
     if not full_refresh:
@@ -166,7 +186,7 @@ def build_warehouse(
             refresh = ["--full-refresh"]
         elif changes:
             # A date the user set (a backfill) still wins when it is earlier.
-            requested = os.environ.get("CVM_REPROCESS_ORDERS_FROM", "").strip()
+            requested = settings.reprocess_orders_from
             reprocess_from = min(min(changes.values()).isoformat(), requested or "9999-12-31")
             found = ", ".join(f"{kind} from {day}" for kind, day in changes.items())
             print(
@@ -328,30 +348,27 @@ def main(argv: list[str] | None = None) -> int:
     except publish.BuildInProgressError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    finally:
-        os.environ["CVM_DUCKDB_PATH"] = str(settings.warehouse)
 
 
 def build_and_publish(settings: Settings, demo_customers: int) -> int:
     """The build, under the warehouse's lock: demo data when none is given, the raw gate, dbt
     into a staging copy, the saved-query exports, the mart gate, then publish and summarise."""
     ensure_demo_data(settings, demo_customers)
-    os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
-    full_refresh = os.environ.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"}
-    target_dir = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
+    target_dir = settings.target_dir
 
     started = time.perf_counter()
     thresholds = quality.load_thresholds()
     runner = quality.GxRunner(fresh_directory(DATA_DOCS_DIR))
     print("Raw gate: Great Expectations on the raw files (thresholds: gx/thresholds.yml)")
-    raw_gate = run_raw_gate(settings.raw_dir, as_of_setting(os.environ), thresholds, runner)
+    raw_gate = run_raw_gate(
+        settings.raw_dir, as_of_setting(settings.as_of_date), thresholds, runner
+    )
     print(raw_gate.report())
     if not raw_gate.passed:
         return not_published("The raw gate failed (critical findings above)", settings.warehouse)
     staging = publish.staging_copy(settings.warehouse)
-    os.environ["CVM_DUCKDB_PATH"] = str(staging)
     print(f"Building into {staging}; {settings.warehouse} stays readable meanwhile.")
-    if not build_warehouse(staging, full_refresh, target_dir, settings.dbt_vars):
+    if not build_warehouse(staging, settings):
         return not_published(
             "Build failed: see the dbt output above",
             settings.warehouse,
@@ -405,9 +422,8 @@ def not_published(
     return 1
 
 
-def as_of_setting(env: Mapping[str, str]) -> dt.date | None:
+def as_of_setting(value: str | None) -> dt.date | None:
     """CVM_AS_OF_DATE as a date (dbt reports a malformed one), or None when unset."""
-    value = env.get("CVM_AS_OF_DATE", "").strip()
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
