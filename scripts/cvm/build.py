@@ -183,7 +183,7 @@ def _lifetime_value_lines(con: duckdb.DuckDBPyConnection) -> tuple[list[str], li
     """Lines per CLV fit (fitted on how many customers, or its status), the holdout's error,
     and warnings in plain words for every model not fitted and the customers left without CLV."""
     fits = con.execute(
-        "select fit_purpose, model, max(n_customers), max(fit_status), max(fit_message) "
+        "select fit_purpose, model, max(customer_count), max(fit_status), max(fit_message) "
         "from marts.clv_model_parameters group by 1, 2 order by 1 desc, 2"
     ).fetchall()
     holdout = con.execute(
