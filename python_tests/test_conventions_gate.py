@@ -46,16 +46,17 @@ def test_the_project_passes_with_marts_at_full_coverage(project):
 
 
 @pytest.mark.slow
-def test_a_mart_without_docs_key_test_contract_or_prefix_fails_naming_each_rule(tmp_path):
+def test_a_mart_without_docs_key_test_contract_or_a_fit_name_fails_naming_each_rule(tmp_path):
     project = copy_project(tmp_path / "project")
-    (project / "models" / "marts" / "core" / "throwaway.sql").write_text(THROWAWAY_SQL)
+    # An int_ name under models/marts/: a reader would take the mart for an intermediate model.
+    (project / "models" / "marts" / "core" / "int_throwaway.sql").write_text(THROWAWAY_SQL)
     result = run_gate(project)
     assert result.returncode == 1
     for rule in ("description", "primary_key_test", "contract", "naming"):
-        assert f"throwaway: {rule}:" in result.stderr, result.stderr
+        assert f"int_throwaway: {rule}:" in result.stderr, result.stderr
     # Only the throwaway model is reported.
     reported = [line for line in result.stderr.splitlines() if line.startswith("  ")]
-    assert all(line.strip().startswith("throwaway:") for line in reported), reported
+    assert all(line.strip().startswith("int_throwaway:") for line in reported), reported
 
 
 @pytest.mark.slow
@@ -67,9 +68,10 @@ def test_a_stale_exception_fails(project, tmp_path):
     result = run_gate(project, "--exceptions", str(exceptions))
     assert result.returncode == 1
     assert "fct_orders: naming" in result.stderr
-    # Without the file's other entries the base tables and report marts are reported too.
+    # Without the file's other entries the base tables are reported too; report marts with
+    # plain names (customer_value) need no exception.
     assert "base_shop__orders: primary_key_test" in result.stderr
-    assert "customer_value: naming" in result.stderr
+    assert "customer_value:" not in result.stderr
 
 
 def test_an_exception_needs_a_known_rule_and_a_reason(tmp_path):
@@ -80,6 +82,25 @@ def test_an_exception_needs_a_known_rule_and_a_reason(tmp_path):
     path.write_text("exceptions:\n  - {model: fct_orders, rule: speling, reason: why}\n")
     with pytest.raises(ValueError, match="rule"):
         conventions.load_exceptions(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "node_layer", "fits"),
+    [
+        ("customer_value", "marts", True),  # a wide report mart, named for what it holds
+        ("fct_orders", "marts", True),
+        ("dim_customers", "marts", True),
+        ("int_something", "marts", False),
+        ("stg_x", "marts", False),
+        ("base_shop__orders", "marts", False),
+        ("stg_shop__orders", "staging", True),
+        ("shop_orders", "staging", False),
+        ("int_customers_profiled", "intermediate", True),
+        ("fct_orders", "intermediate", False),
+    ],
+)
+def test_a_name_says_its_layer(name, node_layer, fits):
+    assert (conventions.naming_problem(name, node_layer) is None) is fits
 
 
 def _node(**columns: list[str]) -> dict:

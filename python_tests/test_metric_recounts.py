@@ -434,7 +434,8 @@ RECOUNTS: dict[str, Recount] = {
     ),
     "average_share_of_wallet": grouped(
         "customer__acquisition_channel",
-        "select acquisition_channel, avg(share_of_wallet) from marts.customer_value group by all",
+        "select acquisition_channel, avg(share_of_wallet_modelled) "
+        "from marts.customer_value group by all",
     ),
     "revenue_weighted_share_of_wallet": grouped(
         "customer__value_tier, customer__country",

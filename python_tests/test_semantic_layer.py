@@ -128,8 +128,8 @@ EXPECTED_SQL = {
     """,
     "share_of_wallet_by_tier": """
         select
-            value_tier, count(*), avg(share_of_wallet),
-            sum(wallet_headroom),
+            value_tier, count(*), avg(share_of_wallet_modelled),
+            sum(wallet_headroom_modelled),
             sum(wallet_modelled - wallet_headroom_modelled) / sum(wallet_modelled)
         from marts.customer_value group by all
     """,

@@ -207,7 +207,7 @@ def _lifetime_value_lines(
     and warnings in plain words for every model not fitted and the customers left without CLV."""
     parameters, holdout_report = relations["clv_model_parameters"], relations["clv_holdout_report"]
     fits = con.execute(
-        "select fit_purpose, model, max(n_customers), max(fit_status), max(fit_message) "
+        "select fit_purpose, model, max(customer_count), max(fit_status), max(fit_message) "
         f"from {parameters} group by 1, 2 order by 1 desc, 2"
     ).fetchall()
     holdout = con.execute(
@@ -226,7 +226,7 @@ def _lifetime_value_lines(
             name = MODEL_NAMES.get(model, model)
             if status == "fitted":
                 whom = "repeat customers" if model == "gamma_gamma" else "customers"
-                parts.append(f"{name} fitted on {customers:,.0f} {whom}")
+                parts.append(f"{name} fitted on {customers:,} {whom}")
             else:
                 parts.append(f"{name} {status.replace('_', ' ')}")
                 failed.setdefault((purpose, status, message), []).append(name)

@@ -5,7 +5,9 @@ Rules, for every model and snapshot (relations users read):
 - it has a primary-key test: `unique_combination_of_columns`, or `unique` and `not_null` (a test
   or a constraint) on one column;
 - a model under models/marts/ has an enforced contract;
-- its name has its layer's prefix (staging: stg_/base_, intermediate: int_, marts: fct_/dim_).
+- its name says its layer: staging names start with stg_/base_, intermediate names with int_;
+  a mart carries no other layer's prefix, since marts are named for what they hold (STYLE.md):
+  fct_/dim_ for facts and dimensions, a plain name (customer_value) for a wide report mart.
 
 Documented exceptions live in conventions_exceptions.yml at the repository root: one entry per
 model and rule, each with a reason. An exception that no longer matches a violation is itself
@@ -31,7 +33,8 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 DEFAULT_EXCEPTIONS = PROJECT_DIR / "conventions_exceptions.yml"
-PREFIXES = {"staging": ("stg_", "base_"), "intermediate": ("int_",), "marts": ("fct_", "dim_")}
+# The prefixes a layer's names must carry; a mart may carry none of them.
+PREFIXES = {"staging": ("stg_", "base_"), "intermediate": ("int_",)}
 RULES = ("description", "column_descriptions", "primary_key_test", "contract", "naming")
 LAYERS = ("staging", "intermediate", "marts", "snapshots")
 
@@ -131,12 +134,24 @@ def check(manifest: dict[str, Any]) -> list[Violation]:
             )
         if node_layer == "marts" and not node["config"]["contract"]["enforced"]:
             violations.append(Violation(name, "contract", "a mart without an enforced contract"))
-        prefixes = PREFIXES.get(node_layer)
-        if prefixes and not name.startswith(prefixes):
-            violations.append(
-                Violation(name, "naming", f"{node_layer} names start with {' or '.join(prefixes)}")
-            )
+        naming = naming_problem(name, node_layer)
+        if naming:
+            violations.append(Violation(name, "naming", naming))
     return violations
+
+
+def naming_problem(name: str, node_layer: str) -> str | None:
+    """Why the name does not say its layer, or None: staging and intermediate names carry their
+    layer's prefix, and a mart's name carries no other layer's (a reader takes an int_ name for
+    an intermediate model, so an int_ mart misleads)."""
+    own = PREFIXES.get(node_layer)
+    if own and not name.startswith(own):
+        return f"{node_layer} names start with {' or '.join(own)}"
+    if node_layer == "marts":
+        foreign = [p for prefixes in PREFIXES.values() for p in prefixes if name.startswith(p)]
+        if foreign:
+            return f"a mart named with the {foreign[0]} prefix of another layer"
+    return None
 
 
 def load_exceptions(path: Path) -> dict[tuple[str, str], str]:

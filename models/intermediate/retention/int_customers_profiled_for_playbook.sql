@@ -82,7 +82,8 @@ final as (
         customers.p_alive,
         customers.clv,
         customers.expected_purchases_365d,
-        customers.share_of_wallet,
+        -- The playbook's share-of-wallet rules read the modelled estimate (doc block share_of_wallet).
+        customers.share_of_wallet_modelled as share_of_wallet,
         customers.frequency_score,
         customers.is_high_potential,
         customers.predicted_value_tier,

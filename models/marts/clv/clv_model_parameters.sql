@@ -35,7 +35,7 @@ final as (
         upper,
         unit,
         log_likelihood,
-        n_customers,
+        customer_count,
         fit_seconds,
         converged,
         iterations,

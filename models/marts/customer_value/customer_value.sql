@@ -261,9 +261,6 @@ final as (
         {{ cvm_nps_class('tiered.latest_nps_score') }} as latest_nps_class,
         tiered.avg_csat_score,
         tiered.latest_reported_share_of_wallet_pct,
-        -- Headline share of wallet: the modelled estimate (see the share_of_wallet doc block).
-        tiered.share_of_wallet_modelled as share_of_wallet,
-        tiered.wallet_headroom_modelled as wallet_headroom,
         tiered.lookalike_group,
         tiered.wallet_modelled,
         tiered.share_of_wallet_modelled,

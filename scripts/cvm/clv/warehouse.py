@@ -51,7 +51,7 @@ _FIT_CLASSES: dict[str, type[BgNbdFit] | type[GammaGammaFit]] = {
 }
 PARAMETER_COLUMNS = [
     "fit_purpose", "model", "parameter", "value", "standard_error", "interval_level", "lower",
-    "upper", "unit", "log_likelihood", "n_customers", "fit_seconds", "converged", "iterations",
+    "upper", "unit", "log_likelihood", "customer_count", "fit_seconds", "converged", "iterations",
     "fit_status", "fit_message", "log_covariance_row",
 ]  # fmt: skip
 # fit_status: fitted; skipped (too few repeat customers, not attempted); not_identified or
@@ -124,7 +124,10 @@ def _fit_model(model: str, fit: Callable[[], ParameterSet]) -> ParameterSet | Fi
 def _parameter_rows(purpose: str, fit: ParameterSet, interval: float) -> pd.DataFrame:
     """fit.to_frame() with a log-normal interval (from the log-scale covariance the fit
     estimated) and the covariance rows that let :func:`fitted_model` rebuild the fit."""
-    frame = fit.to_frame()
+    # The engine's customer weights are whole customers: an integer count in the warehouse, named
+    # as in the fits' inputs.
+    frame = fit.to_frame().rename(columns={"n_customers": "customer_count"})
+    frame["customer_count"] = frame["customer_count"].astype("Int64")
     z = norm.ppf((1 + interval) / 2)
     log_errors = np.sqrt(np.diag(fit.log_covariance))
     frame.insert(0, "fit_purpose", purpose)
@@ -145,8 +148,9 @@ def _unfitted_rows(
         for name, unit in zip(model.PARAMETER_NAMES, model.PARAMETER_UNITS, strict=True)
     ]
     frame = pd.DataFrame(rows).reindex(columns=PARAMETER_COLUMNS)
-    numeric = ["value", "standard_error", "lower", "upper", "log_likelihood", "n_customers"]
+    numeric = ["value", "standard_error", "lower", "upper", "log_likelihood"]
     frame[[*numeric, "fit_seconds"]] = np.nan
+    frame["customer_count"] = pd.array([pd.NA] * len(frame), dtype="Int64")
     return frame.assign(
         interval_level=interval, converged=False, iterations=0, fit_status=outcome.status,
         fit_message=outcome.message, log_covariance_row=pd.Series([None] * len(frame), dtype="str"),
@@ -238,7 +242,7 @@ def fitted_model(parameters: pd.DataFrame, purpose: str, model: str) -> Paramete
     return cls(
         **{name: float(rows.loc[name, "value"]) for name in cls.PARAMETER_NAMES},
         log_likelihood=float(first["log_likelihood"]),
-        n_customers=float(first["n_customers"]),
+        n_customers=float(first["customer_count"]),
         fit_seconds=float(first["fit_seconds"]),
         converged=bool(first["converged"]),
         iterations=int(first["iterations"]),
