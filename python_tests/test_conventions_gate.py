@@ -60,6 +60,29 @@ def test_a_mart_without_docs_key_test_contract_or_a_fit_name_fails_naming_each_r
 
 
 @pytest.mark.slow
+def test_a_model_that_reads_a_layer_above_its_own_fails(tmp_path):
+    """Layers read downwards only: an int_ model on a mart, a staging model on an int_ one."""
+    project = copy_project(tmp_path / "project")
+    models = project / "models"
+    (models / "intermediate" / "customers" / "int_customers_read_from_a_mart.sql").write_text(
+        "select customer_id from {{ ref('customer_value') }}\n"
+    )
+    (models / "staging" / "shop" / "stg_shop__read_from_intermediate.sql").write_text(
+        "select value_basis from {{ ref('int_value_basis_chosen') }}\n"
+    )
+    result = run_gate(project)
+    assert result.returncode == 1
+    assert (
+        "int_customers_read_from_a_mart: layers: intermediate reads a layer above: "
+        "marts customer_value" in result.stderr
+    ), result.stderr
+    assert (
+        "stg_shop__read_from_intermediate: layers: staging reads a layer above: "
+        "intermediate int_value_basis_chosen" in result.stderr
+    )
+
+
+@pytest.mark.slow
 def test_a_stale_exception_fails(project, tmp_path):
     exceptions = tmp_path / "exceptions.yml"
     exceptions.write_text(

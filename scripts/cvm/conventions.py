@@ -7,7 +7,9 @@ Rules, for every model and snapshot (relations users read):
 - a model under models/marts/ has an enforced contract;
 - its name says its layer: staging names start with stg_/base_, intermediate names with int_;
   a mart carries no other layer's prefix, since marts are named for what they hold (STYLE.md):
-  fct_/dim_ for facts and dimensions, a plain name (customer_value) for a wide report mart.
+  fct_/dim_ for facts and dimensions, a plain name (customer_value) for a wide report mart;
+- layers read downwards only: a staging model reads no intermediate model or mart, an
+  intermediate model reads no mart.
 
 Documented exceptions live in conventions_exceptions.yml at the repository root: one entry per
 model and rule, each with a reason. An exception that no longer matches a violation is itself
@@ -35,7 +37,9 @@ DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 DEFAULT_EXCEPTIONS = PROJECT_DIR / "conventions_exceptions.yml"
 # The prefixes a layer's names must carry; a mart may carry none of them.
 PREFIXES = {"staging": ("stg_", "base_"), "intermediate": ("int_",)}
-RULES = ("description", "column_descriptions", "primary_key_test", "contract", "naming")
+RULES = ("description", "column_descriptions", "primary_key_test", "contract", "naming", "layers")
+# Layers read downwards only (STYLE.md): a model reads its own layer and those below it.
+LAYER_ORDER = {"staging": 0, "intermediate": 1, "marts": 2}
 LAYERS = ("staging", "intermediate", "marts", "snapshots")
 
 
@@ -114,6 +118,7 @@ def has_primary_key_test(node: dict[str, Any], tests: Iterable[dict[str, Any]]) 
 
 def check(manifest: dict[str, Any]) -> list[Violation]:
     tests = tests_by_node(manifest)
+    nodes = manifest["nodes"]
     violations = []
     for node in relations(manifest):
         name, node_layer = node["name"], layer(node)
@@ -137,7 +142,25 @@ def check(manifest: dict[str, Any]) -> list[Violation]:
         naming = naming_problem(name, node_layer)
         if naming:
             violations.append(Violation(name, "naming", naming))
+        above = layers_read_above(node, nodes)
+        if above:
+            violations.append(
+                Violation(name, "layers", f"{node_layer} reads a layer above: {', '.join(above)}")
+            )
     return violations
+
+
+def layers_read_above(node: dict[str, Any], nodes: dict[str, Any]) -> list[str]:
+    """The parents of ``node`` in a higher layer than its own, as `layer model` strings."""
+    own = LAYER_ORDER.get(layer(node))
+    if own is None:
+        return []
+    parents = (nodes[i] for i in node["depends_on"]["nodes"] if i in nodes)
+    return sorted(
+        f"{layer(parent)} {parent['name']}"
+        for parent in parents
+        if LAYER_ORDER.get(layer(parent), -1) > own
+    )
 
 
 def naming_problem(name: str, node_layer: str) -> str | None:
