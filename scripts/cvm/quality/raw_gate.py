@@ -64,6 +64,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def as_text(name: str) -> str:
+    """A column as staging sees it: text (the hook casts every column; Parquet keeps types)."""
+    return f"cast({quote(name)} as varchar)"
+
+
 def run_raw_gate(
     raw_dir: Path,
     as_of: dt.date | None,
@@ -198,7 +203,7 @@ def table_batches(
     for column in timestamps:
         if column in columns:
             facts_sql.append(
-                f"max({contract.parse_sql(quote(found[column]), 'date')})"
+                f"max({contract.parse_sql(as_text(found[column]), 'date')})"
                 f" as {quote('latest_' + column)}"
             )
     if path.suffix == ".csv" and columns:
@@ -326,7 +331,7 @@ def row_checks(
                 RowCheck(
                     column.name,
                     "unparseable",
-                    contract.unparseable_sql(quote(found[column.name]), column.parse_as),
+                    contract.unparseable_sql(as_text(found[column.name]), column.parse_as),
                     parse["value"],
                     parse["severity"],
                     HINTS[f"unparseable {kind}"],
@@ -415,7 +420,7 @@ def volume_batch(
     daily = con.execute(
         f"""
         with days as (
-            select {contract.parse_sql(quote(date_column), "date")} as day
+            select {contract.parse_sql(as_text(date_column), "date")} as day
             from {reader}
         )
         select day, count(*) as row_count from days
