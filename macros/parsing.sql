@@ -36,6 +36,19 @@
     cast({{ cvm_parse_timestamp(column) }} as date)
 {%- endmacro %}
 
+{% macro cvm_parse_as(column, parse_as) -%}
+    {#- The parse for a contract column's `meta.parse_as` (the raw gate renders it too). -#}
+    {%- if parse_as == 'timestamp' -%}
+        {{ cvm_parse_timestamp(column) }}
+    {%- elif parse_as == 'date' -%}
+        {{ cvm_parse_date(column) }}
+    {%- elif parse_as == 'boolean' -%}
+        {{ cvm_parse_boolean(column) }}
+    {%- else -%}
+        {{ cvm_parse_number(column, parse_as) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro cvm_is_missing(parsed, raw) -%}
     {#- Null or blank in the raw file. -#}
     case when {{ parsed }} is null then {{ cvm_clean_text(raw) }} is null else false end

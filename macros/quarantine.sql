@@ -40,3 +40,37 @@ deduplicated as (
             then coalesce(raw_record, {{ cvm_raw_record(record_columns) }})
     end
 {%- endmacro %}
+
+{% macro cvm_contract_tables() %}
+    {#-
+        The tables of the raw contract (the `shop` source), for models that ref one model per
+        table. dbt records refs while parsing, before `graph` is filled, so the names are
+        spelled out here once; at run time they are checked against the source YAML.
+    -#}
+    {% set names = [
+        'customers', 'orders', 'credit_notes', 'order_items', 'products', 'complaints', 'surveys', 'contacts'
+    ] %}
+    {% if execute %}
+        {% set declared = cvm_contract_keys().keys() | list %}
+        {% if names | sort != declared | sort %}
+            {{ exceptions.raise_compiler_error(
+                "cvm_contract_tables() lists " ~ names | join(', ') ~ " but the shop source declares "
+                ~ declared | join(', ') ~ "; list the same tables (macros/quarantine.sql).") }}
+        {% endif %}
+    {% endif %}
+    {{ return(names) }}
+{% endmacro %}
+
+{% macro cvm_contract_key(table_name) %}
+    {#- The key column of a contract table (`meta.key`); known at run time, not while parsing. -#}
+    {{ return(cvm_contract_keys()[table_name] if execute else 'key_known_at_run_time') }}
+{% endmacro %}
+
+{% macro cvm_contract_keys() %}
+    {#- Each table of the raw contract with its key column, from the source YAML. -#}
+    {% set keys = {} %}
+    {% for table in graph.sources.values() | selectattr('source_name', 'equalto', 'shop') %}
+        {% do keys.update({table.name: table.meta.key}) %}
+    {% endfor %}
+    {{ return(keys) }}
+{% endmacro %}

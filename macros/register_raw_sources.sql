@@ -33,13 +33,14 @@
             {% do schemas.append(table.schema) %}
             {% do statements.append('create schema if not exists ' ~ adapter.quote(table.schema)) %}
         {% endif %}
-        {% set path = cvm_find_raw_file(raw_dir, table.name) %}
+        {% set path = cvm_find_raw_file(raw_dir, table.name, table.source_meta.file_formats) %}
         {% set is_required = table.meta.get('required', false) %}
         {% set columns = table.columns.values() | list %}
         {% if path is none %}
             {% if is_required %}
                 {{ exceptions.raise_compiler_error(
-                    "Required raw file '" ~ table.name ~ ".parquet' or '" ~ table.name ~ ".csv' not found in "
+                    "Required raw file '" ~ table.name ~ "." ~ table.source_meta.file_formats
+                    | join("' or '" ~ table.name ~ ".") ~ "' not found in "
                     ~ "CVM_RAW_DIR='" ~ raw_dir ~ "'. Set CVM_RAW_DIR to the directory of your exports, "
                     ~ "or run `make build` without it to use generated demo data.") }}
             {% endif %}
@@ -50,7 +51,7 @@
             {% do statements.append('create or replace view ' ~ relation ~ ' as select '
                 ~ select_list | join(', ') ~ ' where false') %}
         {% else %}
-            {% set reader = cvm_raw_file_reader(path) %}
+            {% set reader = cvm_raw_file_reader(path, table.source_meta.readers) %}
             {% set found = run_query('describe select * from ' ~ reader).columns[0].values()
                 | map('lower') | list %}
             {% set missing = [] %}
@@ -77,11 +78,11 @@
     {{ return(statements | join(';\n')) }}
 {% endmacro %}
 
-{% macro cvm_find_raw_file(raw_dir, name) %}
-    {#- The Parquet or CSV file for `name`, or none; both at once is ambiguous and an error. -#}
-    {% set candidates = [raw_dir ~ '/' ~ name ~ '.parquet', raw_dir ~ '/' ~ name ~ '.csv'] %}
+{% macro cvm_find_raw_file(raw_dir, name, file_formats) %}
+    {#- The file `<name>.<format>` of the contract's formats, or none; several is an error. -#}
     {% set found = [] %}
-    {% for candidate in candidates %}
+    {% for file_format in file_formats %}
+        {% set candidate = raw_dir ~ '/' ~ name ~ '.' ~ file_format %}
         {% set hits = run_query("select file from glob(" ~ cvm_sql_string(candidate) ~ ")") %}
         {% if hits.rows | length > 0 %}{% do found.append(candidate) %}{% endif %}
     {% endfor %}
@@ -92,13 +93,9 @@
     {{ return(found[0] if found else none) }}
 {% endmacro %}
 
-{% macro cvm_raw_file_reader(path) %}
-    {%- if path.endswith('.parquet') -%}
-        {{ return('read_parquet(' ~ cvm_sql_string(path) ~ ')') }}
-    {%- else -%}
-        {#- all_varchar: CSV values stay text until staging parses them. -#}
-        {{ return('read_csv(' ~ cvm_sql_string(path) ~ ', header = true, all_varchar = true)') }}
-    {%- endif -%}
+{% macro cvm_raw_file_reader(path, readers) %}
+    {#- The contract's reader SQL for the file's format, `{path}` being the quoted path. -#}
+    {{ return(readers[path.split('.')[-1]].replace('{path}', cvm_sql_string(path))) }}
 {% endmacro %}
 
 {% macro cvm_sql_string(value) %}

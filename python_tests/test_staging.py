@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cvm import contract
 from cvm.generate import TABLES
 from cvm.quality import raw_gate
 from dbt_project import copy_warehouse, dbt_build, dbt_test_on_tampered_copy, query
@@ -91,13 +92,13 @@ def raw_pii_values(raw_dir: Path) -> set[str]:
     """Every value of every column the raw contract marks `meta.pii` (emails, first names),
     read from the raw files themselves, quarantined rows included; lower case."""
     values: set[str] = set()
-    for table in raw_gate.raw_contract():
-        pii = [c["name"] for c in table.get("columns", []) if c.get("meta", {}).get("pii")]
-        path = raw_gate.find_raw_file(raw_dir, table["name"])
+    for table in contract.load().tables:
+        pii = [c.name for c in table.columns if c.pii]
+        path = contract.find_raw_file(raw_dir, table.name)
         if not pii or path is None:
             continue
         columns = ", ".join(f"cast({raw_gate.quote(c)} as varchar)" for c in pii)
-        rows = duckdb.sql(f"select {columns} from {raw_gate.reader_sql(path)}").fetchall()
+        rows = duckdb.sql(f"select {columns} from {contract.reader_sql(path)}").fetchall()
         values |= {v.strip().lower() for row in rows for v in row if v and v.strip()}
     return values
 

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from cvm import incremental, publish, quality, semantic
+from cvm import contract, incremental, publish, quality, semantic
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import Relations
@@ -114,7 +114,10 @@ def vars_arguments(dbt_vars: Mapping[str, Any]) -> list[str]:
 
 
 def has_raw_file(raw_dir: Path, name: str) -> bool:
-    return any((raw_dir / f"{name}.{ext}").is_file() for ext in ("parquet", "csv"))
+    try:
+        return contract.find_raw_file(raw_dir, name) is not None
+    except contract.AmbiguousRawFile:
+        return True  # there is data; the dbt hook stops the run with the message
 
 
 def ensure_demo_data(settings: Settings, customers: int) -> None:

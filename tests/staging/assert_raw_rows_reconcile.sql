@@ -1,8 +1,6 @@
 -- For every raw file: raw rows = accepted rows + quarantined rows. Fails with one row per file
 -- where staging lost or invented rows (e.g. a join that fans out or drops).
-{%- set tables = [
-    'customers', 'orders', 'credit_notes', 'order_items', 'products', 'complaints', 'surveys', 'contacts'
-] %}
+{%- set tables = cvm_contract_tables() %}
 
 with
 

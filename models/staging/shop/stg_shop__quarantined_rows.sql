@@ -1,23 +1,14 @@
-{#- Every raw row staging refused, from every file, with the reason. -#}
-{%- set keys = {
-    'customers': 'customer_id',
-    'orders': 'order_id',
-    'credit_notes': 'credit_note_id',
-    'order_items': 'order_item_id',
-    'products': 'product_id',
-    'complaints': 'complaint_id',
-    'surveys': 'response_id',
-    'contacts': 'contact_id',
-} -%}
+{#- Every raw row staging refused, from every file of the contract, with the reason. -#}
+{%- set tables = cvm_contract_tables() -%}
 
 with
 
-{% for source_table, key in keys.items() %}
+{% for source_table in tables %}
     quarantined_{{ source_table }} as (
 
         select
             '{{ source_table }}' as source_table,
-            {{ key }} as record_key,
+            {{ cvm_contract_key(source_table) }} as record_key,
             quarantine_reason,
             raw_record
         from {{ ref('base_shop__' ~ source_table) }}
@@ -29,7 +20,7 @@ with
 
 unioned as (
 
-    {% for source_table in keys %}
+    {% for source_table in tables %}
         select * from quarantined_{{ source_table }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from cvm.generate._vectors import IntArray
 from cvm.generate.customers import IdStart
 from cvm.generate.parameters import N_PRODUCTS, Window
-from cvm.generate.schemas import TABLES
+from cvm.generate.schemas import KEY_COLUMNS, TABLES
 
 # Bad rows: file -> reason codes (the staging layer's codes).
 BAD_ROW_KINDS: dict[str, tuple[str, ...]] = {
@@ -68,15 +68,6 @@ BAD_DATES = ("2024-02-30", "not a date", "31/12/2024", "2023-13-01")
 BAD_TIMESTAMPS = ("2024-02-30 10:00:00", "not a date", "31/12/2024 10:00", "2023-13-01 08:00:00")
 INVALID_STATUSES = ("shipped", "COMPLETE?", "pending", "on_hold")
 
-KEY_COLUMNS = {
-    "customers": "customer_id",
-    "orders": "order_id",
-    "order_items": "order_item_id",
-    "products": "product_id",
-    "complaints": "complaint_id",
-    "surveys": "response_id",
-    "contacts": "contact_id",
-}
 DATE_COLUMNS = {
     "customers": "signup_date",
     "orders": "ordered_at",

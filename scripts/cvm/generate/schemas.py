@@ -1,4 +1,4 @@
-"""The raw file contract: the tables the generator writes and their Arrow schemas.
+"""The generator's Arrow schemas of the raw contract's tables (the contract: cvm.contract).
 
 customers(customer_id, signup_date, email, first_name, country, acquisition_channel),
 orders(order_id, customer_id, ordered_at, status, order_total),
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-TABLES = ("customers", "orders", "order_items", "products", "complaints", "surveys", "contacts")
+from cvm import contract
+
 TS = pa.timestamp("s")
 SCHEMAS: dict[str, pa.Schema] = {
     "customers": pa.schema(
@@ -93,3 +94,6 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+# The contract's tables the generator writes (not credit_notes), in the contract's order.
+TABLES = tuple(name for name in contract.load().table_names if name in SCHEMAS)
+KEY_COLUMNS = {name: contract.load().table(name).key for name in TABLES}

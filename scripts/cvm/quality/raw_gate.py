@@ -3,10 +3,10 @@
 Staging quarantines bad *rows* one by one; this gate stops a build whose *files* are bad as a
 whole: a required file or column missing, too many nulls, unparseable values, duplicate keys
 or unknown statuses, values out of range, dates beyond the as-of date, or an order volume far
-outside its recent band (a half-loaded export). The file contract (which files and columns,
-which are required) is read from dbt's source definition, so it is defined once.
-Files are read like the dbt hook reads them (``register_raw_sources``): every column as text.
-PII columns (``meta.pii``) are never read, so they never reach a Data Docs page.
+outside its recent band (a half-loaded export). Everything about the files (which files and
+columns, which are required, the keys, how a file is found and read, how a value parses) comes
+from the raw contract (:mod:`cvm.contract`), as the dbt hook and staging read it. PII columns
+(``meta.pii``) are never read, so they never reach a Data Docs page.
 """
 
 from __future__ import annotations
@@ -19,19 +19,11 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import yaml
 
+from cvm import contract
 from cvm.quality.runner import CRITICAL, SAMPLE_SIZE, Batch, Finding, GateResult, GxRunner
 
-SOURCES_FILE = Path(__file__).resolve().parents[3] / "models/staging/shop/_shop__sources.yml"
-# What DuckDB's timestamp cast (staging's parser) reads: a date, optionally a time, optionally
-# an offset (which staging ignores); blanks around it are trimmed.
-TIMESTAMP_REGEX = (
-    r"^\s*\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
-)
-NUMBER_REGEX = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
-CONTRACT = SOURCES_FILE.relative_to(SOURCES_FILE.parents[3])  # as the hints name it
+CONTRACT = contract.SOURCES_FILE.relative_to(contract.PROJECT_DIR)  # as the hints name it
 HINTS = {  # what the user can do about each kind of finding
     "required_file_present": (
         "put the file in CVM_RAW_DIR under this name (the README's 'Your own data' maps common "
@@ -68,26 +60,13 @@ HINTS = {  # what the user can do about each kind of finding
 }
 
 
-def raw_contract(path: Path = SOURCES_FILE) -> list[dict[str, Any]]:
-    with path.open() as handle:
-        sources = yaml.safe_load(handle)["sources"]
-    return next(s for s in sources if s["name"] == "shop")["tables"]
-
-
-def find_raw_file(raw_dir: Path, name: str) -> Path | None:
-    hits = [p for p in (raw_dir / f"{name}.parquet", raw_dir / f"{name}.csv") if p.is_file()]
-    return hits[0] if len(hits) == 1 else None  # both at once: the dbt hook names the error
-
-
-def reader_sql(path: Path) -> str:
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    if path.suffix == ".parquet":
-        return f"read_parquet({quoted})"
-    return f"read_csv({quoted}, header = true, all_varchar = true)"
-
-
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def as_text(name: str) -> str:
+    """A column as staging sees it: text (the hook casts every column; Parquet keeps types)."""
+    return f"cast({quote(name)} as varchar)"
 
 
 def run_raw_gate(
@@ -95,25 +74,32 @@ def run_raw_gate(
     as_of: dt.date | None,
     thresholds: dict[str, Any],
     runner: GxRunner,
-    contract: list[dict[str, Any]] | None = None,
+    raw_contract: contract.Contract | None = None,
 ) -> GateResult:
     """Validate every raw file of the contract. ``as_of`` (CVM_AS_OF_DATE) ends the daily-volume
     window (without it, the last day with rows does); dates may not pass the later of the
     as-of date and today by more than the tolerance."""
     settings = thresholds["raw"]
     result = GateResult("raw")
+    raw_contract = raw_contract or contract.load()
     with duckdb.connect() as con:
-        for table in contract or raw_contract():
-            name, path = table["name"], find_raw_file(raw_dir, table["name"])
+        for table in raw_contract.tables:
+            name = table.name
+            try:
+                path = raw_contract.find_raw_file(raw_dir, name)
+            except contract.AmbiguousRawFile as error:
+                result.findings.append(unreadable(Path(name), str(error)))
+                continue
             if path is None:
-                if table.get("meta", {}).get("required"):
+                if table.required:
+                    names = " or ".join(f"{name}.{f}" for f in raw_contract.file_formats)
                     result.findings.append(
                         Finding(
                             name,
                             "required_file_present",
                             None,
                             CRITICAL,
-                            f"no {name}.parquet or {name}.csv in {raw_dir}",
+                            f"no {names} in {raw_dir}",
                             hint=HINTS["required_file_present"],
                         )
                     )
@@ -125,9 +111,10 @@ def run_raw_gate(
             config = settings["tables"].get(name, {})
             first_new = len(result.findings)
             try:
-                batches, checks = table_batches(con, path, table, config, settings, as_of)
+                reader = raw_contract.reader_sql(path)
+                batches, checks = table_batches(con, path, reader, table, config, settings, as_of)
                 runner.validate("raw", batches, result)
-                with_samples(con, reader_sql(path), checks, result, first_new)
+                with_samples(con, reader, checks, result, first_new)
             except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
                 message = " ".join(str(error).split())[:300]
                 result.findings.append(unreadable(path, f"unreadable: {message}"))
@@ -138,13 +125,11 @@ def unreadable(path: Path, problem: str) -> Finding:
     return Finding(path.name, "readable_file", None, CRITICAL, problem, hint=HINTS["readable_file"])
 
 
-CSV_DELIMITERS = (",", ";", "\t", "|")
-
-
 def file_problem(path: Path) -> str | None:
     """What makes a file unusable before reading it: empty, or a CSV cut off (no final line
     break, or a last line with fewer fields than the header, which DuckDB would read as a file
-    of one column)."""
+    of one column). The dialect is DuckDB's own detection, as the reader's; null padding lets
+    it see past the short last line."""
     size = path.stat().st_size
     if size == 0:
         return "the file is empty (0 bytes)"
@@ -163,8 +148,8 @@ def file_problem(path: Path) -> str | None:
     last = next((line for line in reversed(tail) if line.strip()), "")
     if last == header:
         return None  # a header without rows: judged by the row count
-    delimiter = max(CSV_DELIMITERS, key=header.count)
-    fields = lambda line: next(csv.reader([line], delimiter=delimiter))  # noqa: E731
+    dialect = csv_dialect(path)
+    fields = lambda line: next(csv.reader([line], **dialect))  # noqa: E731
     expected, found = len(fields(header)), len(fields(last))
     if found < expected:
         return (
@@ -174,10 +159,22 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
+def csv_dialect(path: Path) -> dict[str, Any]:
+    """DuckDB's sniffed delimiter and quote of a CSV, as arguments of :func:`csv.reader`."""
+    delimiter, quote_char = duckdb.execute(
+        f"select delimiter, quote from sniff_csv({contract.sql_string(str(path))}, "
+        "null_padding = true)"
+    ).fetchone()
+    if quote_char in ("", "(empty)"):
+        return {"delimiter": delimiter, "quoting": csv.QUOTE_NONE}
+    return {"delimiter": delimiter, "quotechar": quote_char}
+
+
 def table_batches(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    table: dict[str, Any],
+    reader: str,
+    table: contract.Table,
     config: dict[str, Any],
     settings: dict[str, Any],
     as_of: dt.date | None,
@@ -186,21 +183,18 @@ def table_batches(
     breaking each row-level rule; GX judges them (row data never goes through pandas)."""
     import great_expectations.expectations as gxe
 
-    name, reader = path.name, reader_sql(path)
+    name = path.name
     found = {
         row[0].lower(): row[0] for row in con.execute(f"describe select * from {reader}").fetchall()
     }
-    columns = [
-        c["name"]
-        for c in table["columns"]
-        if c["name"] in found and not c.get("meta", {}).get("pii")
-    ]
-    required = [c["name"] for c in table["columns"] if c.get("meta", {}).get("required")]
-    timestamps = config.get("timestamps", [])
+    readable = [c for c in table.columns if c.name in found and not c.pii]
+    columns = [c.name for c in readable]
+    required = [c.name for c in table.columns if c.required]
+    timestamps = [c.name for c in readable if c.is_timestamp]
 
     # Table-level facts, aggregated in DuckDB: key uniqueness and the latest dates.
     facts_sql = ["count(*) as row_count"]
-    key = config.get("key")
+    key = table.key
     if key in columns:
         facts_sql.append(
             f"count(distinct {quote(found[key])}) / nullif(count({quote(found[key])}), 0)"
@@ -209,7 +203,7 @@ def table_batches(
     for column in timestamps:
         if column in columns:
             facts_sql.append(
-                f"max(try_cast(try_cast({quote(found[column])} as timestamp) as date))"
+                f"max({contract.parse_sql(as_text(found[column]), 'date')})"
                 f" as {quote('latest_' + column)}"
             )
     if path.suffix == ".csv" and columns:
@@ -225,7 +219,7 @@ def table_batches(
             meta={"severity": CRITICAL, "hint": HINTS["columns"]},
         )
         return [Batch(name, columns_found, [expectation])], []
-    checks = row_checks(config, columns, found)
+    checks = row_checks(config, readable, found)
     facts_sql += [
         f"count(*) filter (where {c.violation}) as {quote(c.share_column)}" for c in checks
     ]
@@ -240,7 +234,7 @@ def table_batches(
         )
         for check in checks
     ]
-    if table.get("meta", {}).get("required"):
+    if table.required:
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
                 column="row_count",
@@ -308,8 +302,11 @@ class RowCheck:
         return f"{self.column} {self.label} share"
 
 
-def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]) -> list[RowCheck]:
+def row_checks(
+    config: dict[str, Any], readable: list[contract.Column], found: dict[str, str]
+) -> list[RowCheck]:
     """The row-level rules of the thresholds file, as SQL over the raw text columns."""
+    columns = [c.name for c in readable]
     checks = []
     nulls = config.get("max_null_rate")
     for column in nulls["columns"] if nulls else []:
@@ -324,21 +321,22 @@ def row_checks(config: dict[str, Any], columns: list[str], found: dict[str, str]
                     HINTS["null"],
                 )
             )
+    # Unparseable exactly when staging cannot parse it: the gate runs staging's own SQL.
+    # Booleans are left to staging (a wrong flag quarantines one row, it does not break a file).
     parse = config.get("max_unparseable_rate")
-    for kind, regex in (("timestamps", TIMESTAMP_REGEX), ("numbers", NUMBER_REGEX)):
-        for column in config.get(kind, []) if parse else []:
-            if column in columns:
-                text = f"cast({quote(found[column])} as varchar)"
-                checks.append(
-                    RowCheck(
-                        column,
-                        "unparseable",
-                        f"not regexp_full_match({text}, '{regex}')",
-                        parse["value"],
-                        parse["severity"],
-                        HINTS[f"unparseable {kind}"],
-                    )
+    for column in readable if parse else []:
+        if column.parse_as and column.parse_as != "boolean":
+            kind = "timestamps" if column.is_timestamp else "numbers"
+            checks.append(
+                RowCheck(
+                    column.name,
+                    "unparseable",
+                    contract.unparseable_sql(as_text(found[column.name]), column.parse_as),
+                    parse["value"],
+                    parse["severity"],
+                    HINTS[f"unparseable {kind}"],
                 )
+            )
     for column, bounds in config.get("ranges", {}).items():
         if column in columns:
             number = f"try_cast({quote(found[column])} as double)"
@@ -422,7 +420,7 @@ def volume_batch(
     daily = con.execute(
         f"""
         with days as (
-            select cast(try_cast({quote(date_column)} as timestamp) as date) as day
+            select {contract.parse_sql(as_text(date_column), "date")} as day
             from {reader}
         )
         select day, count(*) as row_count from days
