@@ -104,13 +104,13 @@ def run_raw_gate(
                         )
                     )
                 continue
-            problem = file_problem(path)
-            if problem:
-                result.findings.append(unreadable(path, problem))
-                continue
             config = settings["tables"].get(name, {})
             first_new = len(result.findings)
-            try:
+            try:  # sniffing the dialect reads the file too: an encoding error surfaces there
+                problem = file_problem(path)
+                if problem:
+                    result.findings.append(unreadable(path, problem))
+                    continue
                 reader = raw_contract.reader_sql(path)
                 batches, checks = table_batches(con, path, reader, table, config, settings, as_of)
                 runner.validate("raw", batches, result)
