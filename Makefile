@@ -22,11 +22,13 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
+.PHONY: help build report test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "                  (dbt vars for this build: make build VARS='{clv_margin: 0.35}')"
+	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
+	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
@@ -46,6 +48,12 @@ $(INSTALLED): requirements.lock
 
 build: $(INSTALLED)
 	$(BIN)/python -m cvm.build
+
+# The customer value report of the published warehouse (opened read-only): one self-contained
+# HTML page and a PNG per chart, in CVM_REPORT_DIR (default build/report). `make build` writes it
+# after publishing; this target writes it again without building.
+report: $(INSTALLED)
+	$(BIN)/python -m cvm.report
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check $(PY_DIRS)

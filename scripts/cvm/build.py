@@ -1,13 +1,15 @@
 """`make build`: demo data when no raw data is given, the raw gate (Great Expectations on the
 raw files), `dbt build` into a staging copy of the warehouse (staging first, then the rest
 from the earliest date the source changed at), the semantic layer's saved-query
-exports, the mart gate, an atomic publish, and a short summary. Any failure leaves the
-published warehouse as it was.
+exports, the mart gate, an atomic publish, the report (charts, from the published warehouse)
+and a short summary. Any failure before the publish leaves the published warehouse as it was; a
+failed report fails the command, but the warehouse it could not chart stays published.
 
 Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history),
 CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py),
-CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it).
+CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it),
+CVM_REPORT_DIR (where the report goes; default build/report).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import yaml
 from cvm import incremental, publish, quality, semantic
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
+from cvm.report.page import report_dir, write_report
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
@@ -255,7 +258,11 @@ def gate_lines(gates: Sequence[quality.GateResult]) -> list[str]:
 
 
 def summarize(
-    warehouse: Path, raw_dir: Path, seconds: float, gates: Sequence[quality.GateResult] = ()
+    warehouse: Path,
+    raw_dir: Path,
+    seconds: float,
+    gates: Sequence[quality.GateResult] = (),
+    report_line: str | None = None,
 ) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         as_of, as_of_source = con.execute(
@@ -290,6 +297,8 @@ def summarize(
     ]
     lines += lifetime_value
     lines += gate_lines(gates)
+    if report_line:
+        lines.append(report_line)
     if quarantined:
         lines.append("  quarantined rows (staging.stg_shop__quarantined_rows):")
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
@@ -328,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_and_publish(settings: Settings, demo_customers: int) -> int:
     """The build, under the warehouse's lock: demo data when none is given, the raw gate, dbt
-    into a staging copy, the saved-query exports, the mart gate, then publish and summarise."""
+    into a staging copy, the saved-query exports, the mart gate, then publish, the report and
+    the summary."""
     ensure_demo_data(settings, demo_customers)
     os.environ["CVM_RAW_DIR"] = str(settings.raw_dir)
     full_refresh = os.environ.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"}
@@ -368,8 +378,28 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
         )
     publish.publish(staging, settings.warehouse)
     seconds = time.perf_counter() - started
-    print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, [raw_gate, mart_gate]))
+    report_line, report_error = write_build_report(settings.warehouse)
+    gates = [raw_gate, mart_gate]
+    print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, gates, report_line))
+    if report_error:
+        print(
+            f"\nThe report failed: {report_error}. The warehouse {settings.warehouse} is "
+            "published all the same; `make report` writes the report again.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def write_build_report(warehouse: Path) -> tuple[str, str | None]:
+    """The report of the warehouse just published, and its line in the summary; an error is
+    returned, not raised, since the warehouse stays published whatever happens to its report."""
+    try:
+        report = write_report(warehouse, report_dir(os.environ))
+    except Exception as error:  # a chart can fail in pandas, DuckDB, Altair or vl-convert
+        reason = f"{type(error).__name__}: {error}"
+        return f"  report:      FAILED ({reason})", reason
+    return report.summary_line(), None
 
 
 def failed_nodes(target_dir: Path) -> list[str]:
