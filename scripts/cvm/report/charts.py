@@ -22,7 +22,8 @@ TIER_COLOURS = {
     NO_PURCHASE: "#e8e8e8",
 }
 FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-SERIES_COLOURS = alt.Scale(domain=["actual", "predicted"], range=["#1f4e79", "#e07b39"])
+SERIES = ["actual", "predicted"]
+SERIES_COLOURS = alt.Scale(domain=SERIES, range=["#1f4e79", "#e07b39"])
 CURRENCY = "currency units"
 
 
@@ -296,7 +297,7 @@ def holdout_by_frequency(found: Found, wh: Warehouse) -> alt.TopLevelMixin:
                 title="repeat purchase days in the calibration period",
                 axis=alt.Axis(labelAngle=0),
             ),
-            xOffset=alt.XOffset("series:N", sort=["actual", "predicted"]),
+            xOffset=alt.XOffset("series:N", sort=SERIES),
             y=alt.Y(
                 "per_customer:Q",
                 title=f"repeat purchase days per customer, {found.labels['days']} holdout days",
@@ -328,8 +329,8 @@ def holdout_over_time(found: Found, wh: Warehouse) -> alt.TopLevelMixin:
                 title="cumulative repeat purchase days",
                 axis=alt.Axis(format=","),
             ),
-            color=alt.Color("series:N", title=None, scale=SERIES_COLOURS),
-            strokeDash=alt.StrokeDash("series:N", legend=None, sort=["actual", "predicted"]),
+            color=alt.Color("series:N", title=None, scale=SERIES_COLOURS, sort=SERIES),
+            strokeDash=alt.StrokeDash("series:N", legend=None, sort=SERIES),
             tooltip=["series", "day", alt.Tooltip("purchase_days:Q", format=",.0f")],
         )
         .properties(width=WIDTH, height=HEIGHT)
@@ -364,7 +365,8 @@ def satisfaction(found: Found, wh: Warehouse) -> alt.TopLevelMixin:
 
 def lost_reasons(found: Found, wh: Warehouse) -> alt.TopLevelMixin:
     base = alt.Chart(found.data).encode(
-        y=alt.Y("lapse_reason:N", sort="-x", title="lapse reason"),
+        # Most lost first (the query's order); a sort by "-x" would differ between the layers.
+        y=alt.Y("lapse_reason:N", sort=found.data["lapse_reason"].tolist(), title="lapse reason"),
         x=alt.X("lost_customers:Q", title="lost customers"),
     )
     bars = base.mark_bar(color="#7f7f7f").encode(
