@@ -183,6 +183,10 @@ def with_title(chart: alt.TopLevelMixin, fig: Figure, reading: str, stamp: str):
     return chart.properties(title=title)
 
 
+def png_of(spec: dict) -> bytes:
+    return vl_convert.vegalite_to_png(spec, vl_version=VEGA_LITE_VERSION, scale=PNG_SCALE)
+
+
 def vega_bundle() -> str:
     """Vega, Vega-Lite and vega-embed as one script, from the cache when it is there."""
     cached = BUNDLE_CACHE_DIR / f"vega-vlc{vl_convert.__version__}-vl{VEGA_LITE_VERSION}.js"
@@ -212,17 +216,13 @@ def write_report(warehouse: Path, out_dir: Path = DEFAULT_REPORT_DIR) -> Report:
     building = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.partial")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    specs = {}
+    specs = {name: configured(chart) for name, chart in drawn.items()}
     for fig in FIGURES:
-        if fig.name not in drawn:
-            continue
-        specs[fig.name] = configured(drawn[fig.name])
-        sources = ", ".join(fig.sources)
-        titled = with_title(drawn[fig.name], fig, found[fig.name].reading, f"{stamp} · {sources}")
-        png = vl_convert.vegalite_to_png(
-            configured(titled), vl_version=VEGA_LITE_VERSION, scale=PNG_SCALE
-        )
-        (building / f"{fig.name}.png").write_bytes(png)
+        if fig.name in drawn:
+            sources = ", ".join(fig.sources)
+            reading = found[fig.name].reading
+            titled = with_title(drawn[fig.name], fig, reading, f"{stamp} · {sources}")
+            (building / f"{fig.name}.png").write_bytes(png_of(configured(titled)))
     header = (
         f"As of <strong>{wh.as_of}</strong> · value on {wh.value_label} · "
         f"{customers:,} customers · {html.escape(warehouse.name)}"
