@@ -85,8 +85,9 @@ semantic: $(INSTALLED)
 # PROD_WAREHOUSE: production's DuckDB file, attached read-only under the database name that
 # manifest uses. CVM_RAW_DIR: the raw files staging reads (default data/demo, as `make build`).
 # Without STATE there is nothing to defer to, and building nothing would pass a change unseen:
-# it then builds and tests everything as `make build` does (gates and exports included), into
-# CI_WAREHOUSE, with dbt's target/ and logs/ under build/ci/ so those of the last build stay.
+# it then builds and tests everything as `make build` does (gates, exports and report included),
+# into CI_WAREHOUSE, with dbt's target/ and logs/ and the report under build/ci/ so those of the
+# last build stay.
 STATE ?=
 PROD_WAREHOUSE ?=
 BASE_REF ?= origin/main
@@ -108,7 +109,8 @@ endif
 	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE) $(CI_WAREHOUSE).wal
 ifeq ($(strip $(STATE)),)
 	CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" DBT_TARGET_PATH="$(abspath build/ci/target)" \
-	DBT_LOG_PATH="$(abspath build/ci/logs)" $(BIN)/python -m cvm.build
+	DBT_LOG_PATH="$(abspath build/ci/logs)" CVM_REPORT_DIR="$(abspath build/ci/report)" \
+	$(BIN)/python -m cvm.build
 else
 	CVM_PROD_DATABASE="$$($(BIN)/python -m cvm.slim_ci database $(STATE)/manifest.json)" \
 	CVM_PROD_WAREHOUSE="$(abspath $(PROD_WAREHOUSE))" CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" \

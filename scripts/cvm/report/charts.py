@@ -119,7 +119,7 @@ def downgrades(found: Found, wh: Warehouse) -> alt.TopLevelMixin:
         alt.Chart(alerts)
         .mark_bar(color="#b03a2e")
         .encode(
-            x=alt.X("alerts:Q", title="downgrade alerts (customers)"),
+            x=alt.X("alerts:Q", title="downgrade alerts (customers)", axis=alt.Axis(tickCount=4)),
             y=alt.Y("move:N", sort="-x", title="move"),
             tooltip=["move", alt.Tooltip("alerts:Q", format=",")],
         )

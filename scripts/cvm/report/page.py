@@ -308,13 +308,17 @@ nav ol { columns: 2; margin: 12px 0 0; padding-left: 20px; font-size: 13px; }
 nav a { color: #cfe3f5; }
 main { padding: 8px 32px 32px; }
 h2 { font-size: 19px; margin: 28px 0 10px; }
-.grid { display: flex; flex-wrap: wrap; gap: 18px; }
+.grid { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+/* A figure is as wide as its chart; its text wraps to that width (width 0, min-width 100%). */
 figure.chart { background: #fff; margin: 0; padding: 14px 18px; border-radius: 6px;
-               box-shadow: 0 1px 3px rgba(0, 0, 0, .12); max-width: 100%; overflow-x: auto; }
+               box-shadow: 0 1px 3px rgba(0, 0, 0, .12); width: fit-content; min-width: 26em;
+               max-width: 100%; overflow-x: auto; }
+figure.chart h3, p.reading, p.missing-reason, figcaption { width: 0; min-width: 100%;
+                                                           box-sizing: border-box; }
 figure.chart h3 { margin: 0 0 6px; font-size: 16px; }
-p.reading { margin: 0 0 10px; max-width: 62em; font-size: 14px; }
+p.reading { margin: 0 0 10px; font-size: 14px; }
 p.missing-reason { margin: 12px 0; padding: 14px; background: #fff4e5;
-                   border-left: 4px solid #e0a030; max-width: 44em; font-size: 14px; }
+                   border-left: 4px solid #e0a030; font-size: 14px; }
 figcaption { color: #666; font-size: 12px; margin-top: 6px; }
 figcaption a { color: #1f5f99; }
 """
