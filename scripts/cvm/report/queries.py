@@ -131,6 +131,15 @@ def humanise(name: str) -> str:
     return name.replace("_", " ")
 
 
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def tier_customers(tier: str) -> str:
+    """A tier's customers in a sentence: "Gold customers", "customers without a purchase"."""
+    return "customers without a purchase" if tier == NO_PURCHASE else f"{tier} customers"
+
+
 def _lookback_days(wh: Warehouse) -> int:
     return int(wh.row("select max(lookback_days) from marts.customer_value")[0])
 
@@ -368,11 +377,13 @@ def p_alive_matrix(wh: Warehouse) -> Found | Missing:
         where p_alive is not null
         """
     )
+    recently = f"customers who bought in the last {RECENT_DAYS} days"
+    long_ago = f"those whose last purchase is more than {LAPSED_DAYS} days back"
     parts = [
-        f"Customers who bought in the last {RECENT_DAYS} days are alive with probability "
-        + (f"{recent:.2f} on average" if recent is not None else "- (there are none)"),
-        f"those whose last purchase is more than {LAPSED_DAYS} days back, "
-        + (f"{lapsed:.2f}" if lapsed is not None else "- (there are none)"),
+        f"{recently} are alive with probability {recent:.2f} on average"
+        if recent is not None
+        else f"there are no {recently}",
+        f"{long_ago}, {lapsed:.2f}" if lapsed is not None else f"there are none of {long_ago}",
     ]
     cells["recency"] = [
         f"{RECENCY_BINS * RECENCY_BIN_DAYS}+"
@@ -381,7 +392,7 @@ def p_alive_matrix(wh: Warehouse) -> Found | Missing:
         for b in cells["recency_bin"]
     ]
     cells["frequency"] = [f"{n}+" if n == PURCHASE_BINS else str(n) for n in cells["purchases"]]
-    return Found("; ".join(parts) + ".", cells)
+    return Found(sentence("; ".join(parts) + "."), cells)
 
 
 def clv_by_tier(wh: Warehouse) -> Found | Missing:
@@ -553,13 +564,13 @@ def share_of_wallet(wh: Warehouse) -> Found | Missing:
     roomiest = tiers.loc[tiers["wallet_headroom"].idxmax()]
     loyalest = tiers.loc[tiers["average_share_of_wallet"].idxmax()]
     reading = (
-        f"{roomiest['value_tier']} customers have the most headroom: "
+        f"{tier_customers(roomiest['value_tier'])} have the most headroom: "
         f"{count(roomiest['wallet_headroom'])} more to win in our categories; "
-        f"{loyalest['value_tier']} customers already buy "
+        f"{tier_customers(loyalest['value_tier'])} already buy "
         f"{percent(loyalest['average_share_of_wallet'])} of their wallet here, the most of "
         "any tier."
     )
-    return Found(reading, tiers)
+    return Found(sentence(reading), tiers)
 
 
 def satisfaction(wh: Warehouse) -> Found | Missing:
@@ -589,7 +600,7 @@ def satisfaction(wh: Warehouse) -> Found | Missing:
     if has_complaints:
         worst = tiers.loc[tiers["complaints_per_1000_orders"].idxmax()]
         parts.append(
-            f"{worst['value_tier']} customers complain most, "
+            f"{tier_customers(worst['value_tier'])} complain most, "
             f"{worst['complaints_per_1000_orders']:.1f} times per 1,000 orders"
         )
     else:
