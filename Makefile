@@ -22,11 +22,13 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
+.PHONY: help build report test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "                  (dbt vars for this build: make build VARS='{clv_margin: 0.35}')"
+	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
+	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
@@ -47,6 +49,12 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 build: $(INSTALLED)
 	$(BIN)/python -m cvm.build
+
+# The customer value report of the published warehouse (opened read-only): one self-contained
+# HTML page and a PNG per chart, in CVM_REPORT_DIR (default build/report). `make build` writes it
+# after publishing; this target writes it again without building.
+report: $(INSTALLED)
+	$(BIN)/python -m cvm.report
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check $(PY_DIRS)
@@ -78,8 +86,9 @@ semantic: $(INSTALLED)
 # PROD_WAREHOUSE: production's DuckDB file, attached read-only under the database name that
 # manifest uses. CVM_RAW_DIR: the raw files staging reads (default data/demo, as `make build`).
 # Without STATE there is nothing to defer to, and building nothing would pass a change unseen:
-# it then builds and tests everything as `make build` does (gates and exports included), into
-# CI_WAREHOUSE, with dbt's target/ and logs/ under build/ci/ so those of the last build stay.
+# it then builds and tests everything as `make build` does (gates, exports and report included),
+# into CI_WAREHOUSE, with dbt's target/ and logs/ and the report under build/ci/ so those of the
+# last build stay.
 STATE ?=
 PROD_WAREHOUSE ?=
 BASE_REF ?= origin/main
@@ -101,7 +110,8 @@ endif
 	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE) $(CI_WAREHOUSE).wal
 ifeq ($(strip $(STATE)),)
 	CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" DBT_TARGET_PATH="$(abspath build/ci/target)" \
-	DBT_LOG_PATH="$(abspath build/ci/logs)" $(BIN)/python -m cvm.build
+	DBT_LOG_PATH="$(abspath build/ci/logs)" CVM_REPORT_DIR="$(abspath build/ci/report)" \
+	$(BIN)/python -m cvm.build
 else
 	CVM_PROD_DATABASE="$$($(BIN)/python -m cvm.slim_ci database $(STATE)/manifest.json)" \
 	CVM_PROD_WAREHOUSE="$(abspath $(PROD_WAREHOUSE))" CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" \

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +66,11 @@ class Published:
         """A copy of the warehouse in ``directory``, under its file name."""
         return copy_warehouse(self.warehouse, directory)
 
+    @property
+    def report_dir(self) -> Path:
+        """Where this build wrote its report (make_build_env sets CVM_REPORT_DIR)."""
+        return Path(self.env["CVM_REPORT_DIR"])
+
 
 # The published build's data: generated up to END_DATE, analysed as of a month earlier, so a
 # rebuild as of END_DATE moves time forward like a daily production run.
@@ -81,6 +88,42 @@ def published_build(tmp_path_factory) -> Published:
     result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
+
+
+@dataclass(frozen=True)
+class ShopBuild:
+    """A `make build` of a test's own raw files: its output, raw files, warehouse and report."""
+
+    result: subprocess.CompletedProcess[str]
+    raw_dir: Path
+    warehouse: Path
+    report_dir: Path
+
+
+@pytest.fixture(scope="session")
+def orders_only(tmp_path_factory) -> ShopBuild:
+    """A generated shop of 3,000 customers with only its customers and orders files (no costs,
+    complaints, surveys or contacts), built with the default settings."""
+    work = tmp_path_factory.mktemp("orders_only")
+    raw = work / "raw"
+    generate(raw, customers=3_000, seed=21, end_date=PUBLISHED_END_DATE, fmt="csv", quiet=True)
+    for path in raw.iterdir():
+        if path.stem not in {"customers", "orders"}:
+            path.unlink()
+    env = make_build_env(work, raw, work / "warehouse" / "cvm.duckdb")
+    return ShopBuild(
+        make_build(env), raw, Path(env["CVM_DUCKDB_PATH"]), Path(env["CVM_REPORT_DIR"])
+    )
+
+
+def reasons_not_drawn(index: Path) -> dict[str, str]:
+    """Each chart of a report page that says why it is not drawn, with its reason (read from
+    the HTML as written, without a browser)."""
+    found = re.findall(
+        r'<figure class="chart missing" id="(\w+)".*?<p class="missing-reason">(.*?)</p>',
+        index.read_text(),
+    )
+    return {name: html.unescape(reason) for name, reason in found}
 
 
 @pytest.fixture(scope="session")

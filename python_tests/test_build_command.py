@@ -24,6 +24,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     monkeypatch.setenv("CVM_DUCKDB_PATH", str(warehouse))
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    monkeypatch.setenv("CVM_REPORT_DIR", str(tmp_path / "report"))
 
     environment = dict(os.environ)
     assert build.main(["--demo-customers", "1500"]) == 0
@@ -39,6 +40,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     assert "quarantined rows: none" in out
     assert "scoring    BG/NBD fitted on" in out and "holdout    predicted repeat purchases" in out
     assert "value:     tiers and CLV on gross margin" in out
+    assert f"report:      {(tmp_path / 'report' / 'index.html').as_uri()} (13 charts; " in out
 
 
 def test_user_raw_dir_is_never_written_to(tmp_path):

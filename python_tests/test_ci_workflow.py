@@ -89,6 +89,20 @@ def test_main_keeps_the_state_that_slim_ci_downloads(workflow):
     assert "warehouse/cvm.duckdb" in upload["with"]["path"]
 
 
+def test_ci_keeps_the_report_and_installs_the_browser_its_test_drives(workflow):
+    job = steps(workflow, "test")
+    keep = next(s for s in job if s.get("with", {}).get("name") == "report")
+    assert keep["if"] == "always()"  # the screenshots matter most when a test failed
+    assert {"build/report/", "build/report-screenshots/"} <= set(keep["with"]["path"].split())
+    runs = [s.get("run", "") for s in job]
+    assert job.index(keep) > runs.index("make test")
+    browser = next(s for s in job if "CVM_CHROMEDRIVER" in s.get("run", ""))
+    assert job.index(browser) < runs.index("make test")
+    ci_run = (PROJECT_DIR / ".ci" / "run").read_text()
+    install = ci_run.index("chromium chromium-driver")
+    assert "command -v chromium" in ci_run and install < ci_run.index("make test")
+
+
 # --------------------------------------------------------------------------------------------
 # The slim-ci job on a pull request: its shell steps run with `gh` and `make` stubbed, once for
 # each way the production state can turn out.

@@ -1,14 +1,20 @@
-"""Readers during a rebuild: `make build` builds a staging copy and publishes it atomically."""
+"""Readers during a rebuild: `make build` builds a staging copy and publishes it atomically. A
+reader is DuckDB's own client or a BI tool's SQLAlchemy connection (duckdb-engine, read-only)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy
+from duckdb_engine import DuckDBEngineWarning
+from sqlalchemy.pool import NullPool
 
 from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE
 from cvm import publish
@@ -25,8 +31,51 @@ FINGERPRINT = """
 """
 
 
+# What a BI dashboard asks of the bi tables (saved-query exports).
+BI_FINGERPRINT = """
+    select
+        (select sum(revenue) from bi.revenue_and_margin_by_tier_month),
+        (select sum(customers) from bi.share_of_wallet_by_tier),
+        (select count(*) from bi.tier_migrations_by_month)
+"""
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def bi_engine(warehouse: Path) -> sqlalchemy.Engine:
+    """The warehouse as a BI tool connects to it: DuckDB's SQLAlchemy dialect, read-only, a new
+    connection per query (NullPool, as Superset uses for analytics databases)."""
+    return sqlalchemy.create_engine(
+        f"duckdb:///{warehouse}", connect_args={"read_only": True}, poolclass=NullPool
+    )
+
+
+# A BI tool in a process of its own (DuckDB refuses a second in-process connection to a file
+# with another configuration, and duckdb-engine configures its own): it queries the bi tables
+# every half second until told to stop, and logs each answer.
+BI_TOOL = f"""
+import json, pathlib, sys, time
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+warehouse, log, stop = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+engine = sqlalchemy.create_engine(
+    f"duckdb:///{{warehouse}}", connect_args={{"read_only": True}}, poolclass=NullPool
+)
+with log.open("w") as answers:
+    while not stop.exists():
+        with engine.connect() as connection:
+            row = connection.execute(sqlalchemy.text({BI_FINGERPRINT!r})).one()
+        answers.write(json.dumps([str(value) for value in row]) + "\\n")
+        answers.flush()
+        time.sleep(0.5)
+"""
+
+
+def bi_answer(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """BI_FINGERPRINT as the BI tool logs it."""
+    return [str(value) for value in connection.execute(BI_FINGERPRINT).fetchone()]
 
 
 @pytest.mark.slow
@@ -40,6 +89,13 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
         reader.execute("select dbt_scd_id from snapshots.customer_tier_snapshots").fetchall()
     )
     assert str(before[0]) == PUBLISHED_AS_OF
+
+    # A BI tool reads the bi tables through SQLAlchemy meanwhile, reconnecting for each query.
+    bi_before = bi_answer(reader)
+    bi_log, bi_stop = tmp_path / "bi_answers.jsonl", tmp_path / "bi_stop"
+    bi_tool = subprocess.Popen(
+        [sys.executable, "-c", BI_TOOL, str(warehouse), str(bi_log), str(bi_stop)]
+    )
 
     # Rebuild as of a month later (the data's end) while the reader stays connected and reads.
     log = tmp_path / "make_build.log"
@@ -58,6 +114,8 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
             time.sleep(0.5)
     assert build.returncode == 0, log.read_text()[-3000:]
     assert reads > 5  # the reader was really reading during the build
+    bi_stop.touch()
+    assert bi_tool.wait(timeout=30) == 0
 
     assert reader.execute(FINGERPRINT).fetchone() == before  # old data until it reconnects
     reader.close()
@@ -68,7 +126,12 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
                 "select dbt_scd_id from snapshots.customer_tier_snapshots"
             ).fetchall()
         )
+        bi_after = bi_answer(next_reader)
     assert str(after[0]) == PUBLISHED_END_DATE and after[1:] != before[1:]
+    # Every answer the BI tool got was a whole warehouse: the old one, then the new one.
+    bi_answers = [json.loads(line) for line in bi_log.read_text().splitlines()]
+    assert len(bi_answers) > 5 and bi_answers[0] == bi_before and bi_after != bi_before
+    assert all(answer in (bi_before, bi_after) for answer in bi_answers), bi_answers
     # The snapshot's history lives in the warehouse file: it is carried into the new one.
     assert snapshot_before < snapshot_after
     assert not publish.wal_path(warehouse).exists()
@@ -82,6 +145,34 @@ def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, 
     assert digest(warehouse) == published_bytes
     with duckdb.connect(str(warehouse), read_only=True) as reader_after_failure:
         assert reader_after_failure.execute(FINGERPRINT).fetchone() == after
+
+
+# duckdb-engine warns that it reflects no indexes; the warehouse has none to reflect.
+@pytest.mark.filterwarnings(f"ignore::{DuckDBEngineWarning.__module__}.DuckDBEngineWarning")
+def test_a_bi_tool_lists_reflects_and_queries_the_bi_tables_read_only(published_build, tmp_path):
+    """What a BI tool does with a new database: list the schemas and tables, reflect a table's
+    columns, query it; writing is refused, since the connection is read-only. (On a copy: this
+    process may hold the published file open with DuckDB's own client.)"""
+    engine = bi_engine(published_build.copy_to(tmp_path))
+    inspector = sqlalchemy.inspect(engine)
+    assert "cvm.bi" in inspector.get_schema_names()
+    tables = inspector.get_table_names(schema="bi")
+    assert {"share_of_wallet_by_tier", "satisfaction_by_tier", "customer_base_by_month"} <= set(
+        tables
+    )
+    table = sqlalchemy.Table("share_of_wallet_by_tier", sqlalchemy.MetaData(), schema="bi",
+                             autoload_with=engine)  # fmt: skip
+    query = sqlalchemy.select(table.c.customer__value_tier, table.c.customers)
+    with engine.connect() as connection:
+        by_tier = dict(connection.execute(query).all())
+        assert (
+            sum(by_tier.values())
+            == connection.execute(
+                sqlalchemy.text("select count(*) from marts.customer_value")
+            ).scalar_one()
+        )
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="read-only"):
+            connection.execute(sqlalchemy.text("create table bi.scratch (x integer)"))
 
 
 def test_a_second_build_of_the_same_warehouse_is_refused(tmp_path):

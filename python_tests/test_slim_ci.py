@@ -185,8 +185,10 @@ def test_without_state_it_builds_and_tests_every_model(branch, tmp_path):
     run = json.loads((branch / "build" / "ci" / "target" / "run_results.json").read_text())
     statuses = {r["status"] for r in run["results"] if r["unique_id"].startswith("test.")}
     assert statuses and statuses <= {"pass", "warn"}
-    # dbt's target/ and logs/ of the project stay as the last build left them.
+    # dbt's target/ and logs/ of the project, and its report, stay as the last build left them.
     assert not (branch / "target").exists() and not (branch / "logs").exists()
+    assert (branch / "build" / "ci" / "report" / "index.html").is_file()
+    assert not (branch / "build" / "report").exists()
 
 
 def test_without_state_a_lint_error_still_fails_before_building(branch, tmp_path):

@@ -1,13 +1,15 @@
 """`make build`: demo data when no raw data is given, the raw gate (Great Expectations on the
 raw files), `dbt build` into a staging copy of the warehouse (staging first, then the rest
 from the earliest date the source changed at), the semantic layer's saved-query
-exports, the mart gate, an atomic publish, and a short summary. Any failure leaves the
-published warehouse as it was.
+exports, the mart gate, an atomic publish, the report (charts, from the published warehouse)
+and a short summary. Any failure before the publish leaves the published warehouse as it was; a
+failed report fails the command, but the warehouse it could not chart stays published.
 
 Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history),
 CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py),
-CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it).
+CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it),
+CVM_REPORT_DIR (where the report goes; default build/report).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from cvm import contract, incremental, publish, quality, semantic
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import Relations
+from cvm.report.page import DEFAULT_REPORT_DIR, report_dir, write_report
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
@@ -56,6 +59,7 @@ class Settings:
     reprocess_orders_from: str | None = None  # a backfill date the user asked for
     as_of_date: str | None = None  # CVM_AS_OF_DATE as given: dbt parses it (or says why not)
     target_dir: Path = PROJECT_DIR / "target"
+    report_dir: Path = DEFAULT_REPORT_DIR
 
 
 class SettingsError(ValueError):
@@ -76,6 +80,7 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         reprocess_orders_from=env.get("CVM_REPROCESS_ORDERS_FROM", "").strip() or None,
         as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
         target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
+        report_dir=report_dir(env),
     )
 
 
@@ -282,7 +287,11 @@ def gate_lines(gates: Sequence[quality.GateResult]) -> list[str]:
 
 
 def summarize(
-    warehouse: Path, raw_dir: Path, seconds: float, gates: Sequence[quality.GateResult] = ()
+    warehouse: Path,
+    raw_dir: Path,
+    seconds: float,
+    gates: Sequence[quality.GateResult] = (),
+    report_line: str | None = None,
 ) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         relations = Relations(con)
@@ -319,6 +328,8 @@ def summarize(
     ]
     lines += lifetime_value
     lines += gate_lines(gates)
+    if report_line:
+        lines.append(report_line)
     if quarantined:
         lines.append(f"  quarantined rows ({quarantine}):")
         lines += [f"    {table:<14} {reason:<24} {n:>10,}" for table, reason, n in quarantined]
@@ -355,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_and_publish(settings: Settings, demo_customers: int) -> int:
     """The build, under the warehouse's lock: demo data when none is given, the raw gate, dbt
-    into a staging copy, the saved-query exports, the mart gate, then publish and summarise."""
+    into a staging copy, the saved-query exports, the mart gate, then publish, the report and
+    the summary."""
     ensure_demo_data(settings, demo_customers)
     target_dir = settings.target_dir
 
@@ -394,8 +406,28 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
         )
     publish.publish(staging, settings.warehouse)
     seconds = time.perf_counter() - started
-    print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, [raw_gate, mart_gate]))
+    report_line, report_error = write_build_report(settings.warehouse, settings.report_dir)
+    gates = [raw_gate, mart_gate]
+    print("\n" + summarize(settings.warehouse, settings.raw_dir, seconds, gates, report_line))
+    if report_error:
+        print(
+            f"\nThe report failed: {report_error}. The warehouse {settings.warehouse} is "
+            "published all the same; `make report` writes the report again.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def write_build_report(warehouse: Path, directory: Path) -> tuple[str, str | None]:
+    """The report of the warehouse just published, and its line in the summary; an error is
+    returned, not raised, since the warehouse stays published whatever happens to its report."""
+    try:
+        report = write_report(warehouse, directory)
+    except Exception as error:  # a chart can fail in pandas, DuckDB, Altair or vl-convert
+        reason = f"{type(error).__name__}: {error}"
+        return f"  report:      FAILED ({reason})", reason
+    return report.summary_line(), None
 
 
 def failed_nodes(target_dir: Path) -> list[str]:
