@@ -157,6 +157,27 @@ def test_contact_plan_takes_only_contactable_positive_candidates():
     assert list(out.columns) == list(playbook.PLAN_COLUMNS)
 
 
+def test_the_plan_does_not_depend_on_the_row_order_of_its_input():
+    """Ties (equal return, equal cost) leave several optimal plans: the one chosen must not
+    change with the order in which the engine hands over the rows."""
+    rng = np.random.default_rng(3)
+    n = 400
+    actions = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(n)],
+            "is_do_not_contact": False,
+            "priority_score": rng.choice([2.0, 3.0, 5.0], n),  # many ties
+            "contact_cost": rng.choice([1.0, 2.5], n),
+        }
+    )
+    plans = [
+        contact_plan(None, actions.sample(frac=1, random_state=seed), budget=90, time_limit=5)
+        for seed in range(4)
+    ]
+    chosen = [set(p.loc[p["is_selected"], "customer_id"]) for p in plans]
+    assert all(c == chosen[0] for c in chosen) and 0 < len(chosen[0]) < n
+
+
 def test_brute_force_helper_is_right_on_a_hand_case():
     values, costs = np.array([4.0, 3.0, 2.0]), np.array([3, 2, 2])
     best = max(

@@ -246,6 +246,9 @@ def contact_plan(
     frame = to_pandas(actions)
     budget_value = float(budget)
     candidates = frame[~frame["is_do_not_contact"].astype(bool) & (frame["priority_score"] > 0)]
+    # In customer order: among equally good plans (customers of equal return and cost) the
+    # solver's choice follows the input order, which the engine does not fix.
+    candidates = candidates.sort_values("customer_id", kind="stable")
     plan = plan_contacts(
         candidates["priority_score"].to_numpy(dtype=float),
         to_cents(candidates["contact_cost"].to_numpy(dtype=float)),
