@@ -425,8 +425,8 @@ def test_holdout_sentences_match_the_orders(published_page, marts):
 
 def test_wallet_and_satisfaction_sentences_match_the_marts(published_page, marts):
     tiers = marts.execute(
-        "select coalesce(value_tier, 'no purchase'), avg(share_of_wallet), sum(wallet_headroom) "
-        "from marts.customer_value group by 1"
+        "select coalesce(value_tier, 'no purchase'), avg(share_of_wallet_modelled), "
+        "sum(wallet_headroom_modelled) from marts.customer_value group by 1"
     ).fetchall()
     roomiest = max(tiers, key=lambda t: t[2])
     loyalest = max(tiers, key=lambda t: t[1])
@@ -562,11 +562,10 @@ def test_make_report_reads_the_published_warehouse_beside_a_reader(published_bui
     assert warehouse.read_bytes() == before
 
 
-def test_a_report_that_cannot_be_written_is_a_failed_step_with_its_reason(tmp_path, monkeypatch):
+def test_a_report_that_cannot_be_written_is_a_failed_step_with_its_reason(tmp_path):
     """make build's report step returns its failure (the build then exits 1 after publishing)
     instead of raising: here the warehouse it should chart does not exist."""
-    monkeypatch.setenv("CVM_REPORT_DIR", str(tmp_path / "report"))
-    line, reason = build.write_build_report(tmp_path / "nowhere.duckdb")
+    line, reason = build.write_build_report(tmp_path / "nowhere.duckdb", tmp_path / "report")
     assert reason.startswith("FileNotFoundError: No warehouse at") and "make build" in reason
     assert line == f"  report:      FAILED ({reason})"
     assert not (tmp_path / "report").exists()
