@@ -97,7 +97,7 @@ def raw_pii_values(raw_dir: Path) -> set[str]:
         path = contract.find_raw_file(raw_dir, table.name)
         if not pii or path is None:
             continue
-        columns = ", ".join(f"cast({raw_gate.quote(c)} as varchar)" for c in pii)
+        columns = ", ".join(raw_gate.as_text(c) for c in pii)
         rows = duckdb.sql(f"select {columns} from {contract.reader_sql(path)}").fetchall()
         values |= {v.strip().lower() for row in rows for v in row if v and v.strip()}
     return values

@@ -166,8 +166,7 @@ def build_warehouse(staging: Path, settings: Settings) -> bool:
     with the reprocess date found by comparing the new staging with the stored order facts (doc
     block incremental_orders), everything else. Incremental models stored by an earlier version
     with other columns are rebuilt in full. False when dbt failed."""
-    full_refresh = settings.full_refresh
-    refresh = ["--full-refresh"] if full_refresh else []
+    refresh = ["--full-refresh"] if settings.full_refresh else []
     # What dbt reads from the environment (profiles.yml, dbt_project.yml), set for its process
     # only; None unsets a variable the caller's shell may hold.
     env: dict[str, str | None] = {
@@ -177,12 +176,11 @@ def build_warehouse(staging: Path, settings: Settings) -> bool:
         "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
         "DBT_TARGET_PATH": str(settings.target_dir),
     }
-    target_dir = settings.target_dir
     extra = vars_arguments(settings.dbt_vars)
     if run_dbt(["build", "--select", "staging", *refresh, *extra], env=env).returncode:
         return False
-    if not full_refresh:
-        manifest = json.loads((target_dir / "manifest.json").read_text())
+    if not settings.full_refresh:
+        manifest = json.loads((settings.target_dir / "manifest.json").read_text())
         with duckdb.connect(str(staging), read_only=True) as con:
             stale = incremental.stale_incremental_models(con, manifest)
             changes = {} if stale else incremental.earliest_source_changes(con)

@@ -77,7 +77,8 @@ class Contract:
         return found[0] if found else None
 
     def reader_sql(self, path: Path) -> str:
-        """SQL reading ``path`` as the dbt hook reads it: every column as text."""
+        """SQL reading ``path`` as the dbt hook reads it (a CSV as text; a Parquet file keeps
+        its types, which the hook's view and the gate's ``as_text`` cast to text)."""
         return self.readers[path.suffix.lstrip(".")].replace("{path}", sql_string(str(path)))
 
 
