@@ -1,17 +1,16 @@
 """The retention playbook's contact plan: which customers to contact within a budget.
 
 A 0/1 knapsack: choose the customers that maximise the sum of their expected net returns
-(``priority_score`` of ``next_best_actions``) with the sum of their contact costs within the
-budget. :func:`plan_contacts` solves it exactly, costs in whole cents so that the constraint is
-exact: the greedy selection (by return per cost) gives a lower bound, reduced-cost fixing with
-the LP relaxation's multiplier then decides every item whose exclusion (or inclusion) provably
-costs more than the gap to the LP bound, and the small core that is left is solved by dynamic
-programming over the budget. Only if that table would be too large is the whole problem given
-to HiGHS (``scipy.optimize.milp``, zero relative gap); if HiGHS stops at its time limit, the
-plan is the better of its best solution and the greedy one and carries a proven upper bound
-on the optimum, so the optimality gap is known. :func:`contact_plan` is what the dbt Python model
-``int_contact_plan_optimised`` calls.
-"""
+(``priority_score`` of ``int_customer_strategies_chosen``, as in ``next_best_actions``) with
+the sum of their contact costs within the budget. :func:`plan_contacts` solves it exactly,
+costs in whole cents so that the constraint is exact: the greedy selection (by return per cost)
+gives a lower bound, reduced-cost fixing with the LP relaxation's multiplier then decides every
+item whose exclusion (or inclusion) provably costs more than the gap to the LP bound, and the
+small core that is left is solved by dynamic programming over the budget. Only if that table
+would be too large is the whole problem given to HiGHS (``scipy.optimize.milp``, zero relative
+gap); if HiGHS stops at its time limit, the plan is the better of its best solution and the
+greedy one and carries a proven upper bound on the optimum, so the optimality gap is known.
+:func:`contact_plan` is what the dbt Python model ``int_contact_plan_optimised`` calls."""
 
 from __future__ import annotations
 
@@ -240,8 +239,8 @@ PLAN_COLUMNS = {  # string dtypes: an empty plan still reaches the engine as tex
 def contact_plan(
     session: Any, actions: Any, *, budget: Any, time_limit: Any
 ) -> Any:  # fmt: skip
-    """One row per contact candidate of ``next_best_actions`` (may be contacted, positive
-    priority score) with ``is_selected`` and the plan's method, objective, bound and time.
+    """One row per contact candidate of ``int_customer_strategies_chosen`` (may be contacted,
+    positive priority score) with ``is_selected`` and the plan's method, objective, bound and time.
     ``budget`` in currency units; settings may arrive as strings (rendered from vars)."""
     frame = to_pandas(actions)
     budget_value = float(budget)

@@ -46,7 +46,7 @@ value_basis as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_costed') }}
 
 ),
 

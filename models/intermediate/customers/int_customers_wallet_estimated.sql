@@ -8,7 +8,7 @@ with
 
 customers as (
 
-    select * from {{ ref('dim_customers') }}
+    select * from {{ ref('int_customers_cohorted') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 order_items as (
 
-    select * from {{ ref('fct_order_items') }}
+    select * from {{ ref('int_order_items_costed') }}
     where order_status = 'completed'
 
 ),

@@ -5,7 +5,7 @@ with
 
 customers as (
 
-    select * from {{ ref('customer_value') }}
+    select * from {{ ref('int_customers_valued') }}
 
 ),
 
@@ -17,7 +17,7 @@ products as (
 
 tier_months as (
 
-    select * from {{ ref('fct_customer_tier_months') }}
+    select * from {{ ref('int_customer_months_tiered') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 purchases as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_costed') }}
     where is_completed
 
 ),

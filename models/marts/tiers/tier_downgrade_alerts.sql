@@ -21,7 +21,7 @@ all_history as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_costed') }}
 
 ),
 

@@ -1,0 +1,257 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_tier_months() }}",
+    )
+}}
+-- One row per customer per month, from the month of the first purchase to the as-of month,
+-- with the value tier the customer had at the month's end (the as-of date for its month).
+-- Same rule (macro cvm_value_tier) and value basis as customer_value.value_tier, on a window
+-- of whole calendar months.
+{%- set window_months = var('tier_window_months') | int %}
+{#- Months the history can span (a hundred years): the length of the month spine below. #}
+{%- set max_history_months = 1200 %}
+{%- set spine_month = 'cast(' ~ dbt.dateadd('month', 'month_numbers.generated_number - 1', 'spine_start.first_month')
+    | trim ~ ' as date)' %}
+
+with
+
+monthly as (
+
+    select * from {{ ref('int_orders_aggregated_to_customer_months') }}
+
+),
+
+first_purchases as (
+
+    select
+        customer_id,
+        first_purchase_date,
+        cast({{ dbt.date_trunc('month', 'first_purchase_date') }} as date) as first_purchase_month
+    from {{ ref('int_orders_aggregated_to_customers') }}
+    where purchase_count_lifetime > 0
+
+),
+
+-- Where each customer's months start: the first purchase month, or an earlier month of activity
+-- (compensation for a complaint, a cancelled or returned order) inside the window of a later
+-- month, which the window must count as customer_value's lookback does. Only months from the
+-- first purchase are output.
+grid_starts as (
+
+    select
+        first_purchases.customer_id,
+        first_purchases.first_purchase_date,
+        first_purchases.first_purchase_month,
+        greatest(
+            min(monthly.activity_month),
+            cast({{ dbt.dateadd('month', 1 - window_months, 'first_purchases.first_purchase_month') }} as date)
+        ) as grid_start_month
+    from first_purchases
+    inner join monthly
+        on first_purchases.customer_id = monthly.customer_id
+    group by
+        first_purchases.customer_id,
+        first_purchases.first_purchase_date,
+        first_purchases.first_purchase_month
+
+),
+
+as_of as (
+
+    select
+        as_of_date,
+        cast({{ dbt.date_trunc('month', 'as_of_date') }} as date) as as_of_month
+    from {{ ref('base_shop__as_of_date') }}
+
+),
+
+tier_bands as (
+
+    select * from {{ ref('int_value_tier_bands') }}
+
+),
+
+value_basis as (
+
+    select * from {{ ref('int_value_basis_chosen') }}
+
+),
+
+{% if is_incremental() %}
+-- The pre-hook dropped the months this run recomputes (macro doc); it rebuilds the months after
+-- the last one it kept. The trailing window needs the months before that too.
+first_output_month as (
+
+    select
+        coalesce(
+            cast({{ dbt.dateadd('month', 1, 'max(period_month)') }} as date), cast('0001-01-01' as date)
+        ) as month_start
+    from {{ this }}
+
+),
+{% endif %}
+
+-- Every calendar month from the first grid start to the as-of month, without gaps, so
+-- that the trailing window below can count rows: one row is one month.
+month_numbers as (
+
+    {{ dbt.generate_series(max_history_months) }}
+
+),
+
+spine_start as (
+
+    select min(grid_start_month) as first_month from grid_starts
+
+),
+
+months as (
+
+    select {{ spine_month }} as period_month
+    from month_numbers
+    cross join spine_start
+    cross join as_of
+    where {{ spine_month }} <= as_of.as_of_month
+
+),
+
+grid as (
+
+    select
+        grid_starts.customer_id,
+        grid_starts.first_purchase_date,
+        grid_starts.first_purchase_month,
+        months.period_month
+    from grid_starts
+    inner join months
+        on grid_starts.grid_start_month <= months.period_month
+    {% if is_incremental() %}
+        cross join first_output_month
+    where months.period_month >= cast(
+        {{ dbt.dateadd('month', 1 - window_months, 'first_output_month.month_start') }} as date
+    )
+    {% endif %}
+
+),
+
+filled as (
+
+    select
+        grid.*,
+        coalesce(monthly.purchase_count, 0) as purchase_count,
+        coalesce(monthly.net_revenue, 0) as net_revenue,
+        coalesce(monthly.complaint_compensation, 0) as complaint_compensation,
+        coalesce(monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation, 0) as gross_margin,
+        coalesce(monthly.purchases_without_cost, 0) as purchases_without_cost
+    from grid
+    left join monthly
+        on
+            grid.customer_id = monthly.customer_id
+            and grid.period_month = monthly.activity_month
+
+),
+
+-- Trailing sums over window_months rows (= months) as the difference of running sums:
+-- cheaper than a sliding frame over 18M rows at 1M customers.
+running as (
+
+    select
+        *,
+        sum(purchase_count) over to_date as running_purchase_count,
+        sum(net_revenue) over to_date as running_net_revenue,
+        sum(complaint_compensation) over to_date as running_complaint_compensation,
+        sum(gross_margin) over to_date as running_gross_margin,
+        sum(purchases_without_cost) over to_date as running_purchases_without_cost
+    from filled
+    window to_date as (
+        partition by customer_id
+        order by period_month
+        rows between unbounded preceding and current row
+    )
+
+),
+
+windowed as (
+
+    select
+        *,
+        running_purchase_count - coalesce(lag(running_purchase_count, {{ window_months }}) over by_month, 0)
+            as purchase_count_window,
+        running_net_revenue - coalesce(lag(running_net_revenue, {{ window_months }}) over by_month, 0)
+            as net_revenue_window,
+        running_complaint_compensation
+        - coalesce(lag(running_complaint_compensation, {{ window_months }}) over by_month, 0)
+            as complaint_compensation_window,
+        running_gross_margin - coalesce(lag(running_gross_margin, {{ window_months }}) over by_month, 0)
+            as gross_margin_window,
+        running_purchases_without_cost
+        - coalesce(lag(running_purchases_without_cost, {{ window_months }}) over by_month, 0)
+            as purchases_without_cost_window
+    from running
+    window by_month as (partition by customer_id order by period_month)
+
+),
+
+ended as (
+
+    select
+        windowed.*,
+        case
+            when windowed.period_month = as_of.as_of_month then as_of.as_of_date
+            else cast({{ dbt.last_day('windowed.period_month', 'month') }} as date)
+        end as period_end_date,
+        value_basis.value_basis,
+        {{ cvm_known_where_costed('windowed.gross_margin_window', 'windowed.purchases_without_cost_window') }}
+            as known_gross_margin_window
+    from windowed
+    cross join as_of
+    cross join value_basis
+
+),
+
+valued as (
+
+    select
+        *,
+        {{ cvm_value_on_basis(
+            'value_basis', 'known_gross_margin_window', 'net_revenue_window', 'complaint_compensation_window'
+        ) }} as value_window
+    from ended
+
+),
+
+final as (
+
+    select
+        valued.customer_id,
+        valued.period_month,
+        valued.period_end_date,
+        cast(valued.purchase_count_window as {{ dbt.type_bigint() }}) as purchase_count_window,
+        cast(valued.net_revenue_window as decimal(18, 2)) as net_revenue_window,
+        -- The one definition of an active customer: a completed purchase in the trailing window.
+        valued.purchase_count_window > 0 as is_active,
+        cast(valued.known_gross_margin_window as decimal(18, 2)) as gross_margin_window,
+        valued.value_basis,
+        cast(valued.value_window as decimal(18, 2)) as value_window,
+        {{ cvm_value_tier(
+            'valued.first_purchase_date', 'valued.period_end_date', 'valued.purchase_count_window',
+            'valued.value_window', 'tier_bands.value_tier'
+        ) }} as value_tier
+    from valued
+    left join tier_bands
+        on {{ cvm_in_tier_band('valued.value_window', 'tier_bands') }}
+    {% if is_incremental() %}
+        cross join first_output_month
+    {% endif %}
+    where
+        valued.period_month >= valued.first_purchase_month
+    {% if is_incremental() %}
+        and valued.period_month >= first_output_month.month_start
+    {% endif %}
+
+)
+
+select * from final
