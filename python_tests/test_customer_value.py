@@ -27,13 +27,14 @@ def test_every_customer_is_in_the_mart_once(parquet_build):
     ("tamper", "test_name"),
     [
         (
-            "update marts.customer_value set net_revenue_lifetime = net_revenue_lifetime + 1 "
+            "update intermediate.int_customers_valued "
+            "set net_revenue_lifetime = net_revenue_lifetime + 1 "
             "where customer_id = (select min(customer_id) from marts.customer_value "
             "where purchase_count_lifetime > 0)",
             "assert_customer_value_revenue_reconciles",
         ),
         (
-            "delete from marts.customer_value where customer_id = "
+            "delete from intermediate.int_customers_valued where customer_id = "
             "(select min(customer_id) from marts.fct_orders)",
             "assert_every_ordering_customer_in_customer_value",
         ),
@@ -55,11 +56,11 @@ def test_incremental_tier_history_equals_the_full_build(parquet_build, tmp_path)
             "create table main.full_history as select * from marts.fct_customer_tier_months"
         )
         con.execute(
-            "delete from marts.fct_customer_tier_months where period_month > "
+            "delete from intermediate.int_customer_months_tiered where period_month > "
             "(select max(period_month) - interval 4 month from marts.fct_customer_tier_months)"
         )
     result = run_dbt(
-        "run", parquet_build.raw_dir, warehouse, tmp_path, "--select", "fct_customer_tier_months"
+        "run", parquet_build.raw_dir, warehouse, tmp_path, "--select", "int_customer_months_tiered"
     )
     assert result.returncode == 0, result.stdout[-3000:]
     tables = ("main.full_history", "marts.fct_customer_tier_months")

@@ -21,27 +21,31 @@ BUYER = "(select {} (customer_id) from marts.customer_value where purchase_count
 PLANTED = {
     # The row issue 19 names: a margin of 999 on an order with net revenue and a known cost.
     "fct_orders_gross_margin_is_net_revenue_minus_cost": (
-        f"update marts.fct_orders set gross_margin = 999 where order_id = {COMPLETED_COSTED_ORDER}",
+        "update intermediate.int_orders_costed set gross_margin = 999 "
+        f"where order_id = {COMPLETED_COSTED_ORDER}",
         1,
     ),
     # A refund that is not what the returned order paid (gross margin is not read there).
     "assert_order_money_recounts_from_staging": (
-        "update marts.fct_orders set refund_amount = refund_amount - 1 where order_id = "
+        "update intermediate.int_orders_costed set refund_amount = refund_amount - 1 "
+        "where order_id = "
         "(select min(order_id) from marts.fct_orders where status = 'returned' "
         "and order_total > 1)",
         1,
     ),
     # 10.00 moved between two buyers: the grand total is unchanged.
     "assert_customer_value_revenue_reconciles": (
-        "update marts.customer_value set net_revenue_lifetime = net_revenue_lifetime + 10 "
+        "update intermediate.int_customers_valued "
+        "set net_revenue_lifetime = net_revenue_lifetime + 10 "
         f"where customer_id = {BUYER.format('min')}; "
-        "update marts.customer_value set net_revenue_lifetime = net_revenue_lifetime - 10 "
+        "update intermediate.int_customers_valued "
+        "set net_revenue_lifetime = net_revenue_lifetime - 10 "
         f"where customer_id = {BUYER.format('max')}",
         2,
     ),
     # NULL, not a wrong number: passed before NULL counted as a failure.
     "customer_value_scored_clv_within_its_interval": (
-        "update marts.customer_value set p_alive = null where customer_id = "
+        "update intermediate.int_customers_valued set p_alive = null where customer_id = "
         "(select min(customer_id) from marts.customer_value where clv_status = 'scored')",
         1,
     ),

@@ -135,6 +135,8 @@ def mart_differences(left: Path, right: Path) -> dict[str, int]:
         con.execute(f"attach '{right}' as right_db (read_only)")
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() "
+            "where database_name = 'left_db' and schema_name in ('marts', 'bi') "
+            "union all select schema_name, view_name from duckdb_views() "
             "where database_name = 'left_db' and schema_name in ('marts', 'bi') order by all"
         ).fetchall()
         assert len(tables) > 20, tables
@@ -326,7 +328,7 @@ def with_stale_orders(published: Published, directory: Path) -> tuple[Path, list
             for order in (BEFORE_BACKFILL, INSIDE_BACKFILL)
         ]
         con.execute(
-            "update marts.fct_orders set item_quantity = item_quantity + 100 "
+            "update intermediate.int_orders_costed set item_quantity = item_quantity + 100 "
             "where order_id in (?, ?)",
             stale,
         )

@@ -244,3 +244,34 @@ def test_two_concurrent_make_builds_one_publishes_the_other_stops_at_once(tmp_pa
     assert (PROJECT_DIR / "build" / "data_docs" / "index.html").is_file()
     with duckdb.connect(str(env["CVM_DUCKDB_PATH"]), read_only=True) as con:
         assert con.execute("select count(*) from marts.customer_value").fetchone()[0] == 300
+
+
+PUBLIC_VIEWS = {  # mart -> the intermediate table that stores its rows (doc block public_views)
+    "dim_customers": "int_customers_cohorted",
+    "fct_orders": "int_orders_costed",
+    "fct_order_items": "int_order_items_costed",
+    "fct_customer_tier_months": "int_customer_months_tiered",
+    "customer_value": "int_customers_valued",
+}
+
+
+def test_public_views_resolve_when_the_warehouse_is_attached_under_another_name(
+    published_build, tmp_path
+):
+    """The marts that are views of intermediate tables read the same rows whatever name the
+    file is attached under (a BI tool's alias, a test's copy): a view that named its database
+    would fail to bind outside a database called `cvm`."""
+    warehouse = published_build.copy_to(tmp_path)
+    with duckdb.connect() as con:
+        con.execute(f"attach '{warehouse}' as elsewhere (read_only)")
+        views = con.execute(
+            "select view_name from duckdb_views() "
+            "where database_name = 'elsewhere' and schema_name = 'marts'"
+        ).fetchall()
+        assert {name for (name,) in views} == set(PUBLIC_VIEWS)
+        for mart, table in PUBLIC_VIEWS.items():
+            counts = con.execute(
+                f"select (select count(*) from elsewhere.marts.{mart}), "
+                f"(select count(*) from elsewhere.intermediate.{table})"
+            ).fetchone()
+            assert counts[0] > 0 and counts[0] == counts[1], (mart, counts)

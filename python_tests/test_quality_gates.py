@@ -194,38 +194,39 @@ def test_mart_gate_passes_a_real_build(published_build, mart_copy):
 # Each rule of the mart gate against the problem it exists for (tampered copies of a real build).
 MART_VIOLATIONS = {
     "customers lost between staging and the marts": (
-        "delete from marts.customer_value where hash(customer_id) % 100 = 0",
+        "delete from intermediate.int_customers_valued where hash(customer_id) % 100 = 0",
         "row counts",
         "expect_column_pair_values_to_be_equal",
     ),
     "an RFM score collapsed to one value": (
-        "update marts.customer_value set frequency_score = 3 where frequency_score is not null",
+        "update intermediate.int_customers_valued set frequency_score = 3 "
+        "where frequency_score is not null",
         "marts.customer_value.frequency_score",
         "collapsed",
     ),
     "an RFM score outside 1-5": (
-        "update marts.customer_value set monetary_score = 6 "
+        "update intermediate.int_customers_valued set monetary_score = 6 "
         "where customer_id = (select min(customer_id) from marts.customer_value "
         "where monetary_score = 5)",
         "marts.customer_value.monetary_score",
         "customers_out_of_range",
     ),
     "a purchasing customer without an RFM score": (
-        "update marts.customer_value set recency_score = null "
+        "update intermediate.int_customers_valued set recency_score = null "
         "where customer_id = (select min(customer_id) from marts.customer_value "
         "where recency_score is not null)",
         "marts.customer_value.recency_score",
         "customers_out_of_range",
     ),
     "a tie split across two scores (not tie-safe)": (
-        "update marts.customer_value set frequency_score = frequency_score + 1 "
+        "update intermediate.int_customers_valued set frequency_score = frequency_score + 1 "
         "where customer_id = (select min(customer_id) from marts.customer_value "
         "where frequency_score = 2)",
         "marts.customer_value.frequency_score",
         "overlapping_scores",
     ),
     "CLV missing for purchasing customers of a fitted model": (
-        "update marts.customer_value set clv = null where hash(customer_id) % 10 = 0",
+        "update intermediate.int_customers_valued set clv = null where hash(customer_id) % 10 = 0",
         "marts.customer_value (purchasing customers)",
         "share_with_clv",
     ),
@@ -251,7 +252,8 @@ def test_mart_gate_passes_when_ties_leave_a_score_empty(mart_copy):
     stays empty. That is correct tie-safe scoring, not a collapse."""
     change(
         mart_copy,
-        "update marts.customer_value set frequency_score = case when frequency_score <= 3 "
+        "update intermediate.int_customers_valued "
+        "set frequency_score = case when frequency_score <= 3 "
         "then 1 else frequency_score end where frequency_score is not null",
     )
     result = mart_gate(mart_copy)
@@ -264,7 +266,7 @@ def test_mart_gate_does_not_ask_for_clv_when_the_fit_failed(mart_copy):
         mart_copy,
         "update marts.clv_model_parameters set fit_status = 'not_identified', value = null "
         "where fit_purpose = 'scoring' and model = 'bg_nbd'; "
-        "update marts.customer_value set clv = null, p_alive = null",
+        "update intermediate.int_customers_valued set clv = null, p_alive = null",
     )
     result = mart_gate(mart_copy)
     assert result.passed and not result.findings, result.report()
@@ -272,7 +274,7 @@ def test_mart_gate_does_not_ask_for_clv_when_the_fit_failed(mart_copy):
 
 @pytest.mark.slow
 def test_mart_gate_warns_when_p_alive_is_implausible(mart_copy):
-    change(mart_copy, "update marts.customer_value set p_alive = p_alive / 1000")
+    change(mart_copy, "update intermediate.int_customers_valued set p_alive = p_alive / 1000")
     result = mart_gate(mart_copy)
     assert result.passed
     (finding,) = result.warnings
@@ -284,7 +286,7 @@ def test_mart_gate_warns_when_p_alive_is_implausible(mart_copy):
 def test_mart_gate_warns_when_the_tier_mix_shifts(published_build, mart_copy):
     change(
         mart_copy,
-        "update marts.customer_value set value_tier = 'Bronze' "
+        "update intermediate.int_customers_valued set value_tier = 'Bronze' "
         "where value_tier is not null and hash(customer_id) % 4 = 0",
     )
     result = mart_gate(mart_copy, previous=published_build.warehouse)

@@ -299,7 +299,7 @@ def summarize(
         ).fetchone()
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_type = 'BASE TABLE' and table_schema in "
+            "where table_type in ('BASE TABLE', 'VIEW') and table_schema in "
             f"({', '.join('?' for _ in SUMMARY_SCHEMAS)}) order by 1, 2",
             list(SUMMARY_SCHEMAS),
         ).fetchall()
