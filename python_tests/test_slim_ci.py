@@ -137,6 +137,23 @@ def test_a_lint_error_in_a_changed_file_fails_before_building(branch, parquet_bu
     assert "dbt build" not in result.stdout  # the lint gate stops the run first
 
 
+def test_a_changed_public_view_reads_productions_table(branch, parquet_build):
+    """fct_orders is a view of int_orders_costed (doc block public_views). Changed alone, it is
+    built in the scratch file over production's table, which slim CI defers to: the view keeps
+    production's database name there, and its contract and data tests run through it."""
+    path = branch / "models" / "marts" / "core" / "fct_orders.sql"
+    path.write_text(path.read_text() + "-- a changed body\n")
+
+    result = slim_ci(branch, parquet_build)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    run = json.loads((branch / "target" / "run_results.json").read_text())
+    statuses = {r["unique_id"]: r["status"] for r in run["results"]}
+    assert statuses["model.customer_value_warehouse.fct_orders"] == "success"
+    assert "model.customer_value_warehouse.int_orders_costed" not in statuses
+    tests = [k for k in statuses if k.startswith("test.") and "fct_orders" in k]
+    assert tests and all(statuses[k] == "pass" for k in tests), statuses
+
+
 def test_an_unchanged_branch_builds_and_lints_nothing(branch, parquet_build):
     result = slim_ci(branch, parquet_build)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -3,4 +3,4 @@
 -- block public_views). The contract in the YAML fixes the columns and their types.
 {{ config(materialized='view') }}
 
-select * from {{ ref('int_customers_cohorted').include(database=false) }}  -- noqa: AM04
+select * from {{ cvm_view_source(ref('int_customers_cohorted')) }}  -- noqa: AM04

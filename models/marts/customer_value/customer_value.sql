@@ -3,4 +3,4 @@
 -- public_views). The contract in the YAML fixes the columns and their types.
 {{ config(materialized='view') }}
 
-select * from {{ ref('int_customers_valued').include(database=false) }}  -- noqa: AM04
+select * from {{ cvm_view_source(ref('int_customers_valued')) }}  -- noqa: AM04

@@ -3,4 +3,4 @@
 -- way; doc block public_views). The contract in the YAML fixes the columns and their types.
 {{ config(materialized='view') }}
 
-select * from {{ ref('int_customer_months_tiered').include(database=false) }}  -- noqa: AM04
+select * from {{ cvm_view_source(ref('int_customer_months_tiered')) }}  -- noqa: AM04
