@@ -145,6 +145,7 @@ def test_bootstrap_intervals_through_dbt(parquet_build, tmp_path):
         "--select",
         "int_clv_combinations_scored",
         "int_customers_clv_scored",
+        "int_customers_valued",  # customer_value is a view of it
         "customer_value",
         "--vars",
         "{clv_interval_method: bootstrap, clv_bootstrap_draws: 400}",

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from conftest import PUBLISHED_AS_OF, Published
+from cvm.incremental import stale_incremental_models
 from dbt_project import copy_warehouse, dbt_build, make_build, query
 
 pytestmark = pytest.mark.slow
@@ -237,6 +238,8 @@ def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
         tmp_path,
         "--select",
         "staging",
+        "int_order_items_costed",  # the incremental tables of the two fact views
+        "int_orders_costed",
         "fct_order_items",
         "fct_orders",
         as_of=PUBLISHED_AS_OF,
@@ -375,3 +378,44 @@ def test_full_refresh_rebuilds_every_order(published_build: Published, tmp_path)
     succeed(make_build(env))
     assert item_quantities(warehouse, stale) == item_quantities(published_build.warehouse, stale)
     assert mart_differences(warehouse, published_build.warehouse) == {}
+
+
+def stale_check_manifest(view_columns: list[str], own_contract: bool = False) -> dict:
+    """An incremental table behind a public view (macro cvm_view_source), or with a contract of
+    its own listing the same columns."""
+    table, view = "model.p.int_facts", "model.p.fct_facts"
+    columns = {name: {} for name in view_columns}
+    return {
+        "nodes": {
+            table: {
+                "unique_id": table,
+                "resource_type": "model",
+                "schema": "intermediate",
+                "alias": "int_facts",
+                "config": {"materialized": "incremental", "contract": {"enforced": own_contract}},
+                "columns": columns if own_contract else {"order_id": {}},
+            },
+            view: {
+                "unique_id": view,
+                "resource_type": "model",
+                "schema": "marts",
+                "alias": "fct_facts",
+                "config": {"materialized": "view", "contract": {"enforced": True}},
+                "columns": columns,
+                "depends_on": {"nodes": [table], "macros": ["macro.p.cvm_view_source"]},
+            },
+        },
+        "child_map": {table: [view], view: []},
+    }
+
+
+@pytest.mark.parametrize("own_contract", [False, True], ids=["view's contract", "own contract"])
+def test_an_incremental_table_with_other_columns_than_its_contract_is_stale(own_contract):
+    with duckdb.connect() as con:
+        con.execute("create schema intermediate")
+        assert stale_incremental_models(con, stale_check_manifest(["order_id"])) == []  # not built
+        con.execute("create table intermediate.int_facts (order_id varchar, amount decimal)")
+        same = stale_check_manifest(["order_id", "amount"], own_contract)
+        assert stale_incremental_models(con, same) == []
+        more = stale_check_manifest(["order_id", "amount", "currency"], own_contract)
+        assert stale_incremental_models(con, more) == ["intermediate.int_facts"]
