@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from cvm import playbook
+from cvm.frames import in_engine, to_pandas
 from cvm.playbook import (
     contact_plan,
     greedy_by_ratio,
@@ -205,3 +207,44 @@ def test_an_empty_plan_keeps_its_column_types():
     assert str(out["customer_id"].dtype) == "string"
     assert str(out["plan_method"].dtype) == "string"
     assert out["is_selected"].dtype == bool
+
+
+def candidate_actions(n: int = 2_000) -> pd.DataFrame:
+    """Customers of whom only every tenth may be contacted, with other columns besides."""
+    rng = np.random.default_rng(5)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "is_do_not_contact": np.arange(n) % 10 != 0,
+            "priority_score": rng.uniform(-1.0, 9.0, n),
+            "contact_cost": rng.choice([0.5, 1.0, 2.5], n),
+            "reason_text": "a column the plan never reads",
+        }
+    )
+
+
+def test_only_candidates_leave_the_engine_and_the_plan_is_the_same(spark):
+    """The contact plan filters and cuts its input inside DuckDB or Spark (10M customers never
+    reach pandas), and plans exactly as on the whole frame in pandas."""
+
+    actions = candidate_actions()
+    expected = contact_plan(None, actions, budget=60, time_limit=5)
+    with duckdb.connect() as con:
+        relation = con.from_df(actions)
+        cut = in_engine(relation, playbook.CANDIDATE_COLUMNS, playbook.CANDIDATES)
+        assert cut.columns == list(playbook.CANDIDATE_COLUMNS)
+        assert len(cut.fetchall()) == len(expected) < len(actions) / 10
+        from_duckdb = contact_plan(None, relation, budget=60, time_limit=5)
+    spark_actions = spark.createDataFrame(actions)
+    spark_cut = in_engine(spark_actions, playbook.CANDIDATE_COLUMNS, playbook.CANDIDATES)
+    assert spark_cut.columns == list(playbook.CANDIDATE_COLUMNS)
+    assert spark_cut.count() == len(expected)
+    for plan in (
+        from_duckdb,
+        to_pandas(contact_plan(spark, spark_actions, budget=60, time_limit=5)),
+    ):
+        pd.testing.assert_frame_equal(
+            plan.drop(columns="solve_seconds").reset_index(drop=True),
+            expected.drop(columns="solve_seconds").reset_index(drop=True),
+            check_dtype=False,
+        )

@@ -33,6 +33,7 @@ On Spark, naive ``datetime64`` columns come back from :func:`to_engine` as ``Tim
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -87,6 +88,19 @@ def _spark_via_pandas(frame: Any) -> pd.DataFrame:
         if dtype is not None:
             df.isetitem(i, df.iloc[:, i].astype(dtype))
     return df
+
+
+def in_engine(frame: Any, columns: Sequence[str], where: str) -> Any:
+    """``frame`` cut to ``columns`` and to the rows meeting the SQL condition ``where`` by the
+    engine itself (a DuckDB relation or a Spark DataFrame; both take a SQL string), so that only
+    those rows and columns ever reach pandas. Frames already in memory (pandas, pyarrow) come
+    back unchanged: the caller applies its own filter to them as it would anyway."""
+    package = _package(frame)
+    if package == "duckdb" and type(frame).__name__ == "DuckDBPyRelation":
+        return frame.filter(where).project(", ".join(columns))
+    if package == "pyspark" and hasattr(frame, "toPandas"):
+        return frame.filter(where).select(*columns)
+    return frame
 
 
 def to_pandas(frame: Any) -> pd.DataFrame:

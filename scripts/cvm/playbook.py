@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cvm.frames import to_engine, to_pandas
+from cvm.frames import in_engine, to_engine, to_pandas
 
 FloatArray = np.ndarray
 IntArray = np.ndarray
@@ -222,6 +222,9 @@ def plan_contacts(values: Any, costs: Any, budget: int, *, time_limit: float = 6
     return done("greedy_fallback", base + bound)
 
 
+# Who may be in the plan (the same rule in SQL for the engine and in pandas below).
+CANDIDATES = "not is_do_not_contact and priority_score > 0"
+CANDIDATE_COLUMNS = ("customer_id", "is_do_not_contact", "priority_score", "contact_cost")
 PLAN_COLUMNS = {  # string dtypes: an empty plan still reaches the engine as text columns
     "customer_id": "string",
     "is_selected": "bool",
@@ -242,7 +245,8 @@ def contact_plan(
     """One row per contact candidate of ``int_customer_strategies_chosen`` (may be contacted,
     positive priority score) with ``is_selected`` and the plan's method, objective, bound and time.
     ``budget`` in currency units; settings may arrive as strings (rendered from vars)."""
-    frame = to_pandas(actions)
+    # Only candidates leave the engine: a customer table of 10M rows never reaches pandas.
+    frame = to_pandas(in_engine(actions, CANDIDATE_COLUMNS, CANDIDATES))
     budget_value = float(budget)
     candidates = frame[~frame["is_do_not_contact"].astype(bool) & (frame["priority_score"] > 0)]
     # In customer order: among equally good plans (customers of equal return and cost) the
