@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cvm import build
@@ -65,6 +66,32 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
     assert settings.target_dir == tmp_path / "t"
     defaults = build.resolve_settings({})
     assert (defaults.is_demo, defaults.full_refresh, defaults.as_of_date) == (True, False, None)
+
+
+def test_duckdb_gets_a_share_of_the_machine_unless_told_otherwise():
+    assert build.default_memory_limit(24 * 2**30) == "14745MiB"  # 60 % of 24 GiB
+    assert build.resolve_settings({}).duckdb_memory_limit == build.default_memory_limit()
+    given = build.resolve_settings(
+        {
+            "CVM_DUCKDB_MEMORY_LIMIT": "3GiB",
+            "CVM_DUCKDB_THREADS": "1",
+            "CVM_DUCKDB_TEMP_DIRECTORY": "/x",
+        }
+    )
+    assert (given.duckdb_memory_limit, given.duckdb_threads, given.duckdb_temp_directory) == (
+        "3GiB",
+        "1",
+        "/x",
+    )
+
+
+def test_a_build_reports_the_memory_limit_duckdb_runs_with(published_build):
+    """The default reaches DuckDB through dbt's on-run-start hook (macro cvm_engine_resources),
+    which reads the setting back and logs it: the log shows what DuckDB took, not what was asked."""
+    with duckdb.connect() as con:
+        con.execute(f"set memory_limit = '{build.default_memory_limit()}'")
+        [(shown,)] = con.execute("select current_setting('memory_limit')").fetchall()
+    assert f"DuckDB resources: memory_limit {shown}," in published_build.stdout
 
 
 def test_vars_are_checked_against_the_project(tmp_path):

@@ -199,8 +199,12 @@ def test_a_three_customer_shop_publishes(tmp_path):
         "o6,c3,2025-06-01 08:00:00,completed,25.00\n"
         "o7,c3,2025-09-15 08:00:00,returned,25.00\n"
     )
-    result, warehouse = build_into(tmp_path, raw)
+    # A small machine's settings: DuckDB gets what the environment gives it.
+    result, warehouse = build_into(
+        tmp_path, raw, CVM_DUCKDB_MEMORY_LIMIT="2GiB", CVM_DUCKDB_THREADS="1"
+    )
     assert_published(result)
+    assert "DuckDB resources: memory_limit 2.0 GiB, threads 1," in result.stdout
     assert (
         "scoring fit (BG/NBD and Gamma-Gamma) skipped: 1 repeat customer(s), "
         "fewer than var clv_min_repeat_customers (50)" in result.stdout

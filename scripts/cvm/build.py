@@ -60,6 +60,11 @@ class Settings:
     as_of_date: str | None = None  # CVM_AS_OF_DATE as given: dbt parses it (or says why not)
     target_dir: Path = PROJECT_DIR / "target"
     report_dir: Path = DEFAULT_REPORT_DIR
+    # DuckDB's resources for dbt (macro cvm_engine_resources): the memory limit defaults to a
+    # share of RAM; threads and the spill directory to DuckDB's own defaults.
+    duckdb_memory_limit: str = ""
+    duckdb_threads: str | None = None
+    duckdb_temp_directory: str | None = None
 
 
 class SettingsError(ValueError):
@@ -81,7 +86,23 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
         target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
         report_dir=report_dir(env),
+        duckdb_memory_limit=env.get("CVM_DUCKDB_MEMORY_LIMIT", "").strip()
+        or default_memory_limit(),
+        duckdb_threads=env.get("CVM_DUCKDB_THREADS", "").strip() or None,
+        duckdb_temp_directory=env.get("CVM_DUCKDB_TEMP_DIRECTORY", "").strip() or None,
     )
+
+
+# DuckDB takes 80% of RAM by default; a build also holds the Python models' pandas frames and
+# dbt itself beside it, so make build gives DuckDB this share unless told otherwise.
+DUCKDB_MEMORY_SHARE = 0.6
+
+
+def default_memory_limit(physical_bytes: int | None = None) -> str:
+    """DUCKDB_MEMORY_SHARE of the machine's RAM, as DuckDB reads it (e.g. '14745MiB')."""
+    if physical_bytes is None:
+        physical_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(DUCKDB_MEMORY_SHARE * physical_bytes / 2**20)}MiB"
 
 
 def project_vars() -> dict[str, Any]:
@@ -175,6 +196,9 @@ def build_warehouse(staging: Path, settings: Settings) -> bool:
         "CVM_AS_OF_DATE": settings.as_of_date,
         "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
         "DBT_TARGET_PATH": str(settings.target_dir),
+        "CVM_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "CVM_DUCKDB_THREADS": settings.duckdb_threads,
+        "CVM_DUCKDB_TEMP_DIRECTORY": settings.duckdb_temp_directory,
     }
     extra = vars_arguments(settings.dbt_vars)
     if run_dbt(["build", "--select", "staging", *refresh, *extra], env=env).returncode:
