@@ -48,13 +48,14 @@ def run_dbt(
 
 
 def make_build_env(work_dir: Path, raw_dir: Path, warehouse: Path) -> dict[str, str]:
-    """The environment of a `make build` on a test's own raw directory, warehouse, target/ and
-    report directory."""
+    """The environment of a `make build` on a test's own raw directory, warehouse, target/,
+    report and Data Docs directories (nothing shared, so builds may run side by side)."""
     env = {
         **os.environ,
         "CVM_RAW_DIR": str(raw_dir),
         "CVM_DUCKDB_PATH": str(warehouse),
         "CVM_REPORT_DIR": str(work_dir / "report"),
+        "CVM_DATA_DOCS_DIR": str(work_dir / "data_docs"),
         "DBT_TARGET_PATH": str(work_dir / "target"),
         "DBT_LOG_PATH": str(work_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

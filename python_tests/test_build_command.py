@@ -26,6 +26,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
     monkeypatch.setenv("CVM_REPORT_DIR", str(tmp_path / "report"))
+    monkeypatch.setenv("CVM_DATA_DOCS_DIR", str(tmp_path / "data_docs"))
 
     environment = dict(os.environ)
     assert build.main(["--demo-customers", "1500"]) == 0
@@ -42,6 +43,7 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     assert "scoring    BG/NBD fitted on" in out and "holdout    predicted repeat purchases" in out
     assert "value:     tiers and CLV on gross margin" in out
     assert f"report:      {(tmp_path / 'report' / 'index.html').as_uri()} (13 charts; " in out
+    assert f"Data Docs:   {(tmp_path / 'data_docs' / 'index.html').as_uri()}" in out
 
 
 def test_user_raw_dir_is_never_written_to(tmp_path):
@@ -59,13 +61,15 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
             "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
             "CVM_AS_OF_DATE": "2026-05-31",
             "DBT_TARGET_PATH": str(tmp_path / "t"),
+            "CVM_DATA_DOCS_DIR": str(tmp_path / "docs"),
         }
     )
     assert (settings.raw_dir, settings.is_demo, settings.full_refresh) == (tmp_path, False, True)
     assert (settings.reprocess_orders_from, settings.as_of_date) == ("2026-03-01", "2026-05-31")
-    assert settings.target_dir == tmp_path / "t"
+    assert (settings.target_dir, settings.data_docs_dir) == (tmp_path / "t", tmp_path / "docs")
     defaults = build.resolve_settings({})
     assert (defaults.is_demo, defaults.full_refresh, defaults.as_of_date) == (True, False, None)
+    assert defaults.data_docs_dir == build.PROJECT_DIR / "build" / "data_docs"
 
 
 def test_duckdb_gets_a_share_of_the_machine_unless_told_otherwise():

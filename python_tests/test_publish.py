@@ -241,7 +241,7 @@ def test_two_concurrent_make_builds_one_publishes_the_other_stops_at_once(tmp_pa
     assert "Raw gate" not in second.stdout  # stopped before any work
     assert second_seconds < 30
     assert "Warehouse built and published" in "".join(first_output)
-    assert (PROJECT_DIR / "build" / "data_docs" / "index.html").is_file()
+    assert (Path(env["CVM_DATA_DOCS_DIR"]) / "index.html").is_file()
     with duckdb.connect(str(env["CVM_DUCKDB_PATH"]), read_only=True) as con:
         assert con.execute("select count(*) from marts.customer_value").fetchone()[0] == 300
 

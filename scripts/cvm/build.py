@@ -9,7 +9,8 @@ Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUC
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history),
 CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py),
 CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it),
-CVM_REPORT_DIR (where the report goes; default build/report).
+CVM_REPORT_DIR (where the report goes; default build/report), CVM_DATA_DOCS_DIR (where the
+gates' Data Docs go; default build/data_docs).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
 # Great Expectations' Data Docs of the latest build (not committed).
-DATA_DOCS_DIR = PROJECT_DIR / "build" / "data_docs"
+DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "build" / "data_docs"
 DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
 SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
@@ -60,6 +61,7 @@ class Settings:
     as_of_date: str | None = None  # CVM_AS_OF_DATE as given: dbt parses it (or says why not)
     target_dir: Path = PROJECT_DIR / "target"
     report_dir: Path = DEFAULT_REPORT_DIR
+    data_docs_dir: Path = DEFAULT_DATA_DOCS_DIR
     # DuckDB's resources for dbt (macro cvm_engine_resources): the memory limit defaults to a
     # share of RAM; threads and the spill directory to DuckDB's own defaults.
     duckdb_memory_limit: str = ""
@@ -86,6 +88,9 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
         target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
         report_dir=report_dir(env),
+        data_docs_dir=Path(
+            env.get("CVM_DATA_DOCS_DIR", "").strip() or DEFAULT_DATA_DOCS_DIR
+        ).resolve(),
         duckdb_memory_limit=env.get("CVM_DUCKDB_MEMORY_LIMIT", "").strip()
         or default_memory_limit(),
         duckdb_threads=env.get("CVM_DUCKDB_THREADS", "").strip() or None,
@@ -395,7 +400,7 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
 
     started = time.perf_counter()
     thresholds = quality.load_thresholds()
-    runner = quality.GxRunner(fresh_directory(DATA_DOCS_DIR))
+    runner = quality.GxRunner(fresh_directory(settings.data_docs_dir))
     print("Raw gate: Great Expectations on the raw files (thresholds: gx/thresholds.yml)")
     raw_gate = run_raw_gate(
         settings.raw_dir, as_of_setting(settings.as_of_date), thresholds, runner
