@@ -125,7 +125,7 @@ format: $(INSTALLED)
 
 test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --dist loadfile
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py

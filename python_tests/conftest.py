@@ -2,19 +2,62 @@
 
 from __future__ import annotations
 
+import fcntl
 import html
+import os
+import pickle
 import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pyspark.sql import SparkSession
 
 from cvm.generate import generate
 from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env
+
+# An xdist worker's __main__ has neither __spec__ nor __file__, which pyspark.sql.connect
+# (imported by Great Expectations) takes for a doctest run and exits on: give it a file name.
+if getattr(sys.modules["__main__"], "__spec__", None) is None:
+    sys.modules["__main__"].__dict__.setdefault("__file__", "pytest-worker")
+
+# Files whose tests chain the most builds (minutes each), handed out first so that no worker
+# is left running one of them alone at the end (a scheduling hint: a stale entry costs only
+# time). The rest keep their collection order.
+LONGEST_FILES = ("test_incremental.py", "test_real_exports.py", "test_publish.py")
+
+T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first; each file's tests stay together and in order (a stable sort on
+    the file), so module fixtures are set up once."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)
+
+
+def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
+    """``make(directory)`` once per test run, also when pytest-xdist runs several workers: the
+    first worker to ask builds under a file lock and pickles the result beside it; the others
+    wait for it and reuse it. Tests only read a shared build (they copy it to change it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(tmp_path_factory.mktemp(name))
+    run_dir = tmp_path_factory.getbasetemp().parent  # the run's directory, shared by workers
+    result_file = run_dir / f"{name}.pickle"
+    with (run_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result_file.is_file():
+            return pickle.loads(result_file.read_bytes())
+        directory = run_dir / name
+        shutil.rmtree(directory, ignore_errors=True)  # a worker that failed to build it
+        directory.mkdir()
+        result = make(directory)
+        result_file.write_bytes(pickle.dumps(result))
+        return result
 
 
 @dataclass(frozen=True)
@@ -30,15 +73,19 @@ def build_generated(tmp_path_factory) -> Callable[[str], Build]:
     """Builds generated data (2,000 customers, every kind of bad row) once per file format."""
     builds: dict[str, Build] = {}
 
+    def build_in(fmt: str, work: Path) -> Build:
+        raw_dir = work / "raw"
+        manifest = generate(
+            raw_dir, customers=2_000, seed=7, fmt=fmt, inject_bad_rows=True, quiet=True
+        )
+        warehouse = work / "cvm.duckdb"
+        return Build(raw_dir, warehouse, manifest, dbt_build(raw_dir, warehouse, work))
+
     def build(fmt: str) -> Build:
         if fmt not in builds:
-            work = tmp_path_factory.mktemp(f"bad_rows_{fmt}")
-            raw_dir = work / "raw"
-            manifest = generate(
-                raw_dir, customers=2_000, seed=7, fmt=fmt, inject_bad_rows=True, quiet=True
+            builds[fmt] = once_per_run(
+                tmp_path_factory, f"bad_rows_{fmt}", lambda work: build_in(fmt, work)
             )
-            warehouse = work / "cvm.duckdb"
-            builds[fmt] = Build(raw_dir, warehouse, manifest, dbt_build(raw_dir, warehouse, work))
         return builds[fmt]
 
     return build
@@ -81,13 +128,16 @@ PUBLISHED_AS_OF = "2026-05-31"
 @pytest.fixture(scope="session")
 def published_build(tmp_path_factory) -> Published:
     """`make build` on 3,000 generated customers into a warehouse of its own."""
-    work = tmp_path_factory.mktemp("published")
-    raw_dir = work / "raw"
-    generate(raw_dir, customers=3_000, seed=11, end_date=PUBLISHED_END_DATE, quiet=True)
-    env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
-    result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
+
+    def publish(work: Path) -> Published:
+        raw_dir = work / "raw"
+        generate(raw_dir, customers=3_000, seed=11, end_date=PUBLISHED_END_DATE, quiet=True)
+        env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
+        result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
+
+    return once_per_run(tmp_path_factory, "published", publish)
 
 
 @dataclass(frozen=True)
@@ -104,16 +154,19 @@ class ShopBuild:
 def orders_only(tmp_path_factory) -> ShopBuild:
     """A generated shop of 3,000 customers with only its customers and orders files (no costs,
     complaints, surveys or contacts), built with the default settings."""
-    work = tmp_path_factory.mktemp("orders_only")
-    raw = work / "raw"
-    generate(raw, customers=3_000, seed=21, end_date=PUBLISHED_END_DATE, fmt="csv", quiet=True)
-    for path in raw.iterdir():
-        if path.stem not in {"customers", "orders"}:
-            path.unlink()
-    env = make_build_env(work, raw, work / "warehouse" / "cvm.duckdb")
-    return ShopBuild(
-        make_build(env), raw, Path(env["CVM_DUCKDB_PATH"]), Path(env["CVM_REPORT_DIR"])
-    )
+
+    def build(work: Path) -> ShopBuild:
+        raw = work / "raw"
+        generate(raw, customers=3_000, seed=21, end_date=PUBLISHED_END_DATE, fmt="csv", quiet=True)
+        for path in raw.iterdir():
+            if path.stem not in {"customers", "orders"}:
+                path.unlink()
+        env = make_build_env(work, raw, work / "warehouse" / "cvm.duckdb")
+        return ShopBuild(
+            make_build(env), raw, Path(env["CVM_DUCKDB_PATH"]), Path(env["CVM_REPORT_DIR"])
+        )
+
+    return once_per_run(tmp_path_factory, "orders_only", build)
 
 
 def reasons_not_drawn(index: Path) -> dict[str, str]:
