@@ -72,6 +72,17 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
     assert defaults.data_docs_dir == build.PROJECT_DIR / "build" / "data_docs"
 
 
+def test_a_data_docs_directory_holding_other_files_is_refused_not_emptied(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(build.SettingsError, match="holds files that are not Data Docs"):
+        build.resolve_settings({"CVM_DATA_DOCS_DIR": str(tmp_path)})
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    docs = tmp_path / "docs"
+    (docs / "static").mkdir(parents=True)  # an earlier build's Data Docs, partly written
+    (docs / "index.html").write_text("<html></html>")
+    assert build.resolve_settings({"CVM_DATA_DOCS_DIR": str(docs)}).data_docs_dir == docs
+
+
 def test_duckdb_gets_a_share_of_the_machine_unless_told_otherwise():
     assert build.default_memory_limit(24 * 2**30) == "14745MiB"  # 60 % of 24 GiB
     assert build.resolve_settings({}).duckdb_memory_limit == build.default_memory_limit()

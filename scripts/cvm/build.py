@@ -88,14 +88,28 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
         target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
         report_dir=report_dir(env),
-        data_docs_dir=Path(
-            env.get("CVM_DATA_DOCS_DIR", "").strip() or DEFAULT_DATA_DOCS_DIR
-        ).resolve(),
+        data_docs_dir=data_docs_dir(env.get("CVM_DATA_DOCS_DIR", "").strip()),
         duckdb_memory_limit=env.get("CVM_DUCKDB_MEMORY_LIMIT", "").strip()
         or default_memory_limit(),
         duckdb_threads=env.get("CVM_DUCKDB_THREADS", "").strip() or None,
         duckdb_temp_directory=env.get("CVM_DUCKDB_TEMP_DIRECTORY", "").strip() or None,
     )
+
+
+# What a Great Expectations Data Docs site holds (a partly written one holds some of it).
+DATA_DOCS_ENTRIES = frozenset({"index.html", "static", "expectations", "validations"})
+
+
+def data_docs_dir(configured: str) -> Path:
+    """CVM_DATA_DOCS_DIR, else build/data_docs. Every build empties it, so a directory that
+    holds anything but an earlier Data Docs site is refused, not wiped."""
+    path = Path(configured).resolve() if configured else DEFAULT_DATA_DOCS_DIR
+    if path.is_dir() and {entry.name for entry in path.iterdir()} - DATA_DOCS_ENTRIES:
+        raise SettingsError(
+            f"CVM_DATA_DOCS_DIR={path} holds files that are not Data Docs, and every build "
+            "empties that directory: give a new or empty one"
+        )
+    return path
 
 
 # DuckDB takes 80% of RAM by default; a build also holds the Python models' pandas frames and
