@@ -653,14 +653,14 @@ def test_fit_and_score(request, dataset):
     assert scores["n_customers"].sum() == len(customers)
     # The fit on compressed combinations is the fit on the customers.
     expanded = bg_nbd.fit_bg_nbd(customers["x"], customers["t_x"], customers["T"])
-    np.testing.assert_allclose(result.bg_nbd.estimates, expanded.estimates, rtol=1e-9)
+    np.testing.assert_allclose(result.purchase.estimates, expanded.estimates, rtol=1e-9)
     # The interval contains the point estimate and is not degenerate.
     assert np.all(scores["clv_365d_lower"] <= scores["clv_365d"])
     assert np.all(scores["clv_365d"] <= scores["clv_365d_upper"])
     assert np.all(scores["clv_365d_upper"] > scores["clv_365d_lower"])
     # Combination CLV = average customer CLV (linearity in m).
     per_customer = lifetime_value.customer_lifetime_value(
-        result.bg_nbd, result.gamma_gamma, customers["x"], customers["t_x"], customers["T"],
+        result.purchase, result.gamma_gamma, customers["x"], customers["t_x"], customers["T"],
         customers["m"], horizon_days=365, margin=0.3, annual_discount_rate=0.1,
     )  # fmt: skip
     total = (scores["clv_365d"] * scores["n_customers"]).sum()

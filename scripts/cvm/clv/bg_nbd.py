@@ -47,6 +47,7 @@ from cvm.clv.estimation import (
     log_scale_derivatives,
     map_blocks,
     maximise,
+    objective_value,
     row_blocks,
     systematic_sample,
     validate_weights,
@@ -101,6 +102,7 @@ class BgNbdFit(ParameterSet):
     MODEL: ClassVar[str] = MODEL
     PARAMETER_NAMES: ClassVar[tuple[str, ...]] = PARAMETER_NAMES
     PARAMETER_UNITS: ClassVar[tuple[str, ...]] = ("1", "days", "1", "1")
+    PARAMS: ClassVar[type] = BgNbdParams
 
     r: float
     alpha: float
@@ -290,7 +292,7 @@ class _Likelihood:
         )  # fmt: skip
         if not hessian:
             log_grad, _ = log_scale_derivatives(theta, grad, None)
-            return _evaluation(ll, log_grad, None, total)
+            return objective_value(ll, log_grad, None, total)
 
         v_x, vd_x, va_x = per_x[1:]
         inv_b = 1.0 / b_x
@@ -312,7 +314,7 @@ class _Likelihood:
         lower = np.tril_indices(4, -1)
         h[lower] = h.T[lower]
         log_grad, log_hess = log_scale_derivatives(theta, grad, h)
-        return _evaluation(ll, log_grad, log_hess, total)
+        return objective_value(ll, log_grad, log_hess, total)
 
     def _row_sums(
         self, rows: slice, tables: tuple[float, FloatArray, FloatArray, FloatArray, FloatArray,
@@ -351,14 +353,6 @@ class _Likelihood:
             sums.append(weighted_sum(w_sigma * s, inv_tx[itx] ** 2 - inv_T[iT] ** 2))
             per_x += [np.bincount(ix, values, minlength=n_x) for values in (v, v_delta, v_sdr)]
         return np.array(sums), np.array(per_x)
-
-
-def _evaluation(ll: float, grad: FloatArray, hess: FloatArray | None, total: float) -> Evaluation:
-    """Total log-likelihood and its derivatives -> the objective (mean negative)."""
-    value = -float(ll) / total
-    if not np.isfinite(value):
-        return Evaluation(np.inf, np.zeros_like(grad), None if hess is None else hess * np.nan)
-    return Evaluation(value, -grad / total, None if hess is None else -hess / total)
 
 
 def log_likelihood(

@@ -124,6 +124,7 @@ class ParameterSet:
     PARAMETER_NAMES: ClassVar[tuple[str, ...]] = ()
     PARAMETER_UNITS: ClassVar[tuple[str, ...]] = ()
     MODEL: ClassVar[str] = ""
+    PARAMS: ClassVar[type] = tuple  # the named tuple of the parameters (e.g. bootstrap draws)
     # Fields every subclass defines (annotations only: the mixin itself is not a dataclass).
     log_likelihood: float
     n_customers: float
@@ -229,6 +230,18 @@ def map_blocks(
         return [func(block) for block in blocks]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(func, blocks))
+
+
+def objective_value(
+    ll: float, grad: FloatArray, hess: FloatArray | None, total: float
+) -> Evaluation:
+    """A total log-likelihood and its log-parameter derivatives -> the objective (the mean
+    negative log-likelihood per unit weight); a non-finite value becomes +inf, which the
+    optimisers treat as a point to back away from."""
+    value = -float(ll) / total
+    if not np.isfinite(value):
+        return Evaluation(np.inf, np.zeros_like(grad), None if hess is None else hess * np.nan)
+    return Evaluation(value, -grad / total, None if hess is None else -hess / total)
 
 
 def log_scale_derivatives(

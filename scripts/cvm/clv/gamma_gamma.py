@@ -83,6 +83,7 @@ class GammaGammaFit(ParameterSet):
     MODEL: ClassVar[str] = MODEL
     PARAMETER_NAMES: ClassVar[tuple[str, ...]] = PARAMETER_NAMES
     PARAMETER_UNITS: ClassVar[tuple[str, ...]] = ("1", "1", "currency")
+    PARAMS: ClassVar[type] = GammaGammaParams
 
     p: float
     q: float

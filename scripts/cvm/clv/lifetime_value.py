@@ -1,4 +1,8 @@
-"""Discounted customer lifetime value from BG/NBD + Gamma-Gamma, with bootstrap intervals.
+"""Discounted customer lifetime value from a purchase model + Gamma-Gamma, with intervals.
+
+The purchase model is BG/NBD, MBG/NBD or Pareto/NBD (:mod:`cvm.clv.purchase`); the formulas
+below are written for BG/NBD and hold for all three, because each gives E[Y(t)] as P(alive)
+times a curve G(t | x, T) that does not depend on t_x.
 
 CLV over a horizon of H days, for a customer with history (x, t_x, T) and mean spend m:
 
@@ -43,17 +47,20 @@ combination, not the spread of individual outcomes; two methods:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.stats import norm
 
-from cvm.clv import bg_nbd, gamma_gamma
-from cvm.clv.bg_nbd import BgNbdFit, BgNbdParameters, BgNbdParams
-from cvm.clv.estimation import FloatArray, distinct, map_blocks, row_blocks, threads
-from cvm.clv.gamma_gamma import GammaGammaFit, GammaGammaParameters, GammaGammaParams
+from cvm.clv import bg_nbd, gamma_gamma, purchase
+from cvm.clv.estimation import FloatArray, ParameterSet, distinct, map_blocks, row_blocks, threads
+from cvm.clv.gamma_gamma import GammaGammaFit, GammaGammaParameters
+
+# A purchase model's fit (BG/NBD, MBG/NBD or Pareto/NBD; see cvm.clv.purchase) or a named
+# tuple of its parameters, possibly arrays of draws.
+PurchaseParameters = Any
 
 STEP_DAYS = 30
 DAYS_PER_YEAR = 365.0
@@ -120,7 +127,7 @@ def _distinct_keys(x: FloatArray, T: FloatArray) -> _Keys:
 
 
 def _purchase_sums(
-    params: BgNbdParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
+    params: PurchaseParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
 ) -> FloatArray:
     """sum_j weights[i, j] G(ends[j] | x, T) for each row i of ``weights``: an array of shape
     (len(weights), *parameter shape, len(x)); parameter arrays of shape (sets, 1) broadcast
@@ -132,7 +139,7 @@ def _purchase_sums(
     the number of threads. Terms with a zero weight are skipped, and the sums run in the order
     of ``ends`` starting from 0.
     """
-    shape = np.broadcast(params.r, params.alpha, params.a, params.b).shape
+    shape = purchase.parameter_shape(params)
     if x.size == 0:
         return np.zeros((len(weights), *shape, 0))
     sets = int(np.prod(shape))
@@ -147,7 +154,7 @@ def _purchase_sums(
         for j, end in enumerate(ends):
             if not np.any(weights[:, j]):
                 continue
-            curve = bg_nbd.expected_purchases_if_alive(params, end, x[rows], T[rows])
+            curve = purchase.expected_purchases_if_alive(params, end, x[rows], T[rows])
             for i in np.flatnonzero(weights[:, j]):
                 out[i] = out[i] + weights[i, j] * curve
         return np.stack([np.broadcast_to(o, curve.shape) for o in out])
@@ -157,14 +164,14 @@ def _purchase_sums(
 
 
 def _discounted_alive_purchases(
-    params: BgNbdParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
+    params: PurchaseParameters, x: FloatArray, T: FloatArray, ends: FloatArray, weights: FloatArray
 ) -> FloatArray:
     """sum_k w_k G(t_k | x, T); broadcasts parameter arrays (draws, 1) against rows (n,)."""
     return _purchase_sums(params, x, T, ends, weights.reshape(1, -1))[0]
 
 
 def discounted_expected_purchases(
-    params: BgNbdParameters,
+    params: PurchaseParameters,
     x: npt.ArrayLike,
     t_x: npt.ArrayLike,
     T: npt.ArrayLike,
@@ -178,11 +185,11 @@ def discounted_expected_purchases(
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
     keys = _distinct_keys(x_, T_)
     per_key = _discounted_alive_purchases(params, keys.x, keys.T, ends, weights)
-    return bg_nbd.probability_alive(params, x_, tx_, T_) * per_key[..., keys.inverse]
+    return purchase.probability_alive(params, x_, tx_, T_) * per_key[..., keys.inverse]
 
 
 def customer_lifetime_value(
-    bg: BgNbdParameters,
+    bg: PurchaseParameters,
     gg: GammaGammaParameters,
     x: npt.ArrayLike,
     t_x: npt.ArrayLike,
@@ -212,15 +219,13 @@ def _check_margin(margin: float) -> None:
 # Bootstrap interval
 
 
-def draw_parameters(
-    fit: BgNbdFit | GammaGammaFit, draws: int, rng: np.random.Generator
-) -> BgNbdParams | GammaGammaParams:
+def draw_parameters(fit: ParameterSet, draws: int, rng: np.random.Generator) -> Any:
     """Parameter draws exp(N(ln theta_hat, cov(ln theta))), each of shape (draws, 1)."""
     log_draws = rng.multivariate_normal(
         np.log(fit.estimates), fit.log_covariance, size=draws, method="eigh"
     )
     columns = [np.exp(log_draws[:, [j]]) for j in range(log_draws.shape[1])]
-    return BgNbdParams(*columns) if isinstance(fit, BgNbdFit) else GammaGammaParams(*columns)
+    return fit.PARAMS(*columns)
 
 
 def _quantiles(values: FloatArray, probs: tuple[float, float]) -> FloatArray:
@@ -247,7 +252,7 @@ def _interval_inputs(
 
 
 def clv_interval(
-    bg_fit: BgNbdFit,
+    purchase_fit: ParameterSet,
     gg_fit: GammaGammaFit,
     x: npt.ArrayLike,
     t_x: npt.ArrayLike,
@@ -270,21 +275,21 @@ def clv_interval(
     if draws < 2:
         raise ValueError(f"draws must be >= 2, got {draws}")
     x_, tx_, T_, m_ = _interval_inputs(margin, interval, x, t_x, T, m)
-    bg_rng, gg_rng = np.random.default_rng(seed).spawn(2)
-    bg_draws = draw_parameters(bg_fit, draws, bg_rng)
+    purchase_rng, gg_rng = np.random.default_rng(seed).spawn(2)
+    purchase_draws = draw_parameters(purchase_fit, draws, purchase_rng)
     gg_draws = draw_parameters(gg_fit, draws, gg_rng)
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
 
     keys = _distinct_keys(x_, T_)
     inverse = keys.inverse
-    per_key = _discounted_alive_purchases(bg_draws, keys.x, keys.T, ends, weights)
+    per_key = _discounted_alive_purchases(purchase_draws, keys.x, keys.T, ends, weights)
     block = max(1, _CHUNK_ELEMENTS // draws)
 
     probs = ((1 - interval) / 2, (1 + interval) / 2)
     lower, upper = np.empty(x_.size), np.empty(x_.size)
     for start in range(0, x_.size, block):
         rows = slice(start, start + block)
-        alive = bg_nbd.probability_alive(bg_draws, x_[rows], tx_[rows], T_[rows])
+        alive = purchase.probability_alive(purchase_draws, x_[rows], tx_[rows], T_[rows])
         spend = gamma_gamma.conditional_expected_spend(gg_draws, x_[rows], m_[rows])
         with np.errstate(invalid="ignore"):  # 0 * inf cannot occur: alive and G are > 0
             clv = margin * alive * per_key[:, inverse[rows]] * spend
@@ -292,12 +297,12 @@ def clv_interval(
     return lower, upper
 
 
-def _perturbed(fit: BgNbdFit | GammaGammaFit, step: float) -> BgNbdParams | GammaGammaParams:
+def _perturbed(fit: ParameterSet, step: float) -> Any:
     """2k parameter sets, shape (2k, 1): ln theta +/- step along each of the k axes."""
     log_theta = np.log(fit.estimates)
     shifts = np.vstack([np.eye(log_theta.size) * step, -np.eye(log_theta.size) * step])
     columns = [np.exp(log_theta[j] + shifts[:, [j]]) for j in range(log_theta.size)]
-    return BgNbdParams(*columns) if isinstance(fit, BgNbdFit) else GammaGammaParams(*columns)
+    return fit.PARAMS(*columns)
 
 
 def _log_gradient(values: FloatArray, step: float) -> FloatArray:
@@ -323,7 +328,7 @@ class _Curves(NamedTuple):
 
 
 def _curves(
-    bg_fit: BgNbdFit,
+    purchase_fit: ParameterSet,
     keys: _Keys,
     horizons: FloatArray,
     ends: FloatArray,
@@ -339,18 +344,18 @@ def _curves(
     sum_weights = np.zeros((horizons.size + 1, curve_ends.size))
     sum_weights[np.arange(horizons.size), np.searchsorted(curve_ends, horizons)] = 1.0
     sum_weights[-1, np.searchsorted(curve_ends, ends)] = weights
-    per_key = _purchase_sums(bg_fit, keys.x, keys.T, curve_ends, sum_weights)
+    per_key = _purchase_sums(purchase_fit, keys.x, keys.T, curve_ends, sum_weights)
     log_gradient = None
     if delta:
         shifted = _discounted_alive_purchases(
-            _perturbed(bg_fit, _DELTA_STEP), keys.x, keys.T, ends, weights
+            _perturbed(purchase_fit, _DELTA_STEP), keys.x, keys.T, ends, weights
         )
         log_gradient = _log_gradient(shifted, _DELTA_STEP)
     return _Curves(keys, per_key[:-1], per_key[-1], log_gradient)
 
 
 def _row_scores(
-    bg_fit: BgNbdFit,
+    purchase_fit: ParameterSet,
     gg_fit: GammaGammaFit,
     rows: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     curves: _Curves,
@@ -365,9 +370,10 @@ def _row_scores(
     ln CLV = ln margin + ln P(alive) + ln D(x, T) + ln E[M | x, m], with D the discounted
     purchase curve per key, so its gradient in the log-parameters is the sum of theirs:
     closed forms for P(alive) and E[M] (per row), central differences for D (per key); then
-    Var(ln CLV) = g_bg' Cov(ln theta_bg) g_bg + g_gg' Cov(ln theta_gg) g_gg and the bounds are
-    CLV * exp(-/+ z sd). Computed in blocks of rows on threads (every value is elementwise, so
-    the blocks do not change it); no (4, rows) array is ever whole.
+    Var(ln CLV) = g' Cov(ln theta) g + g_gg' Cov(ln theta_gg) g_gg (g, theta: the purchase
+    model's) and the bounds are CLV * exp(-/+ z sd). Computed in blocks of rows on threads
+    (every value is elementwise, so the blocks do not change it); no (4, rows) array is ever
+    whole.
     """
     x, t_x, T, m = rows
     n = x.size
@@ -378,7 +384,7 @@ def _row_scores(
 
     def block(b: slice) -> None:
         inverse = curves.keys.inverse[b]
-        alive = bg_nbd.probability_alive(bg_fit, x[b], t_x[b], T[b])
+        alive = purchase.probability_alive(purchase_fit, x[b], t_x[b], T[b])
         out["p_alive"][b] = alive
         for i, curve in enumerate(curves.horizons):
             out["horizons"][i, b] = alive * curve[inverse]
@@ -389,11 +395,11 @@ def _row_scores(
         clv = margin * purchases * spend
         out["clv"][b] = clv
         if curves.log_gradient is not None:
-            g_bg = bg_nbd.probability_alive_log_gradient(bg_fit, x[b], t_x[b], T[b])
-            for row, per_key in zip(g_bg, curves.log_gradient, strict=True):
+            g_purchase = purchase.probability_alive_log_gradient(purchase_fit, x[b], t_x[b], T[b])
+            for row, per_key in zip(g_purchase, curves.log_gradient, strict=True):
                 row += per_key[inverse]
             g_gg = gamma_gamma.expected_spend_log_gradient(gg_fit, x[b], m[b])
-            variance = _quadratic_form(g_bg, bg_fit.log_covariance) + _quadratic_form(
+            variance = _quadratic_form(g_purchase, purchase_fit.log_covariance) + _quadratic_form(
                 g_gg, gg_fit.log_covariance
             )
             spread = np.exp(z * np.sqrt(variance))
@@ -404,7 +410,7 @@ def _row_scores(
 
 
 def clv_interval_delta(
-    bg_fit: BgNbdFit,
+    purchase_fit: ParameterSet,
     gg_fit: GammaGammaFit,
     x: npt.ArrayLike,
     t_x: npt.ArrayLike,
@@ -419,7 +425,7 @@ def clv_interval_delta(
 ) -> tuple[FloatArray, FloatArray]:
     """(lower, upper) CLV bounds per row by the delta method on the log scale.
 
-    Var(ln CLV) = g_bg' Cov(ln theta_bg) g_bg + g_gg' Cov(ln theta_gg) g_gg, with g the gradient
+    Var(ln CLV) = g' Cov(ln theta) g + g_gg' Cov(ln theta_gg) g_gg, with g the gradient
     of ln CLV in the log-parameters (see :func:`_row_scores`) and the covariances from the
     fits (inverse observed information: the likelihood's curvature); the models are fitted
     separately, so they do not covary. Bounds: CLV * exp(-/+ z sd), which stay positive.
@@ -428,9 +434,9 @@ def clv_interval_delta(
     """
     x_, tx_, T_, m_ = _interval_inputs(margin, interval, x, t_x, T, m)
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
-    curves = _curves(bg_fit, _distinct_keys(x_, T_), np.empty(0), ends, weights, delta=True)
+    curves = _curves(purchase_fit, _distinct_keys(x_, T_), np.empty(0), ends, weights, delta=True)
     scores = _row_scores(
-        bg_fit, gg_fit, (x_, tx_, T_, m_), curves, margin=margin, interval=interval
+        purchase_fit, gg_fit, (x_, tx_, T_, m_), curves, margin=margin, interval=interval
     )
     return scores["lower"], scores["upper"]
 
@@ -444,7 +450,7 @@ class ClvScores(NamedTuple):
 
     parameters: pd.DataFrame  # model, parameter, value, standard_error, unit, fit diagnostics
     scores: pd.DataFrame  # one row per input combination (input columns kept)
-    bg_nbd: BgNbdFit
+    purchase: ParameterSet  # the purchase model's fit (its MODEL says which)
     gamma_gamma: GammaGammaFit
 
 
@@ -488,7 +494,7 @@ def _validated_combinations(
 
 
 def score_combinations(
-    bg_fit: BgNbdFit,
+    purchase_fit: ParameterSet,
     gg_fit: GammaGammaFit,
     combinations: pd.DataFrame,
     *,
@@ -510,13 +516,15 @@ def score_combinations(
     label = f"{horizon_days:g}d"
     ends, weights = _step_weights(horizon_days, annual_discount_rate, step_days)
     curves = _curves(
-        bg_fit, _distinct_keys(x, T), np.asarray(PURCHASE_HORIZONS_DAYS, dtype=float), ends,
+        purchase_fit, _distinct_keys(x, T), np.asarray(PURCHASE_HORIZONS_DAYS, dtype=float), ends,
         weights, delta=interval_method == "delta",
     )  # fmt: skip
-    rows = _row_scores(bg_fit, gg_fit, (x, t_x, T, m), curves, margin=margin, interval=interval)
+    rows = _row_scores(
+        purchase_fit, gg_fit, (x, t_x, T, m), curves, margin=margin, interval=interval
+    )
     if interval_method == "bootstrap":
         rows["lower"], rows["upper"] = clv_interval(
-            bg_fit, gg_fit, x, t_x, T, m, horizon_days=horizon_days, margin=margin,
+            purchase_fit, gg_fit, x, t_x, T, m, horizon_days=horizon_days, margin=margin,
             annual_discount_rate=annual_discount_rate, interval=interval, draws=draws, seed=seed,
             step_days=step_days,
         )  # fmt: skip
@@ -549,8 +557,10 @@ def fit_and_score(
     draws: int = 200,
     seed: int = 0,
     step_days: int = STEP_DAYS,
+    model: str = "bg_nbd",
 ) -> ClvScores:
-    """Fits BG/NBD and Gamma-Gamma on compressed inputs and scores every combination.
+    """Fits the purchase model ``model`` (bg_nbd, mbg_nbd or pareto_nbd) and Gamma-Gamma on
+    compressed inputs and scores every combination.
 
     ``combinations``: one row per distinct (x, t_x, T) (times in whole days, FHL definitions,
     see :mod:`cvm.clv.bg_nbd`) with ``n_customers`` and ``m`` = the AVERAGE over the
@@ -572,14 +582,14 @@ def fit_and_score(
     x, t_x, T, _ = _validated_combinations(combinations)
     n = combinations["n_customers"].to_numpy(dtype=float)
 
-    bg_fit = bg_nbd.fit_bg_nbd(x, t_x, T, n)
+    purchase_fit = purchase.fit(model, x, t_x, T, n)
     gg_fit = gamma_gamma.fit_gamma_gamma(
         monetary["x"].to_numpy(dtype=float),
         monetary["m"].to_numpy(dtype=float),
         monetary["n_customers"].to_numpy(dtype=float),
     )
     scores = score_combinations(
-        bg_fit, gg_fit, combinations, horizon_days=horizon_days, margin=margin,
+        purchase_fit, gg_fit, combinations, horizon_days=horizon_days, margin=margin,
         annual_discount_rate=annual_discount_rate, interval=interval,
         interval_method=interval_method, draws=draws, seed=seed, step_days=step_days,
     )  # fmt: skip
@@ -597,5 +607,9 @@ def fit_and_score(
             "unit": ["days", "days", "share of spend", "per year", "probability", "1", "1"],
         }
     )  # fmt: skip
-    parameters = pd.concat([bg_fit.to_frame(), gg_fit.to_frame(), settings], ignore_index=True)
-    return ClvScores(parameters=parameters, scores=scores, bg_nbd=bg_fit, gamma_gamma=gg_fit)
+    parameters = pd.concat(
+        [purchase_fit.to_frame(), gg_fit.to_frame(), settings], ignore_index=True
+    )
+    return ClvScores(
+        parameters=parameters, scores=scores, purchase=purchase_fit, gamma_gamma=gg_fit
+    )
