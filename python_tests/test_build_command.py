@@ -40,7 +40,8 @@ def test_build_generates_demo_data_builds_and_summarizes(tmp_path, monkeypatch, 
     assert "Warehouse built and published in" in out and str(warehouse) in out
     assert "marts.dim_customers" in out and "1,500 rows" in out
     assert "quarantined rows: none" in out
-    assert "scoring    BG/NBD fitted on" in out and "holdout    predicted repeat purchases" in out
+    assert re.search(r"scoring    .*\(chosen\) fitted on", out), out
+    assert "chosen     " in out and "holdout    predicted repeat purchases" in out
     assert "value:     tiers and CLV on gross margin" in out
     assert f"report:      {(tmp_path / 'report' / 'index.html').as_uri()} (13 charts; " in out
     assert f"Data Docs:   {(tmp_path / 'data_docs' / 'index.html').as_uri()}" in out

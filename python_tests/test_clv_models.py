@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cvm.clv import bg_nbd, gamma_gamma, lifetime_value
-from cvm.clv.warehouse import fits_from_parameters
+from cvm.clv import gamma_gamma, lifetime_value, purchase
+from cvm.clv.warehouse import fits_from_parameters, fitted_model
 from cvm.frames import to_pandas
 
 pytestmark = [
@@ -103,14 +103,18 @@ def test_sql_inputs_follow_the_fhl_definitions(warehouse, orders, as_of, purpose
 
 def test_compressed_fit_equals_the_per_customer_fit(warehouse):
     """The Python model fits distinct (x, t_x, T) with counts; fitting every customer's row
-    (no compression) must give the same estimates."""
+    (no compression) must give the same estimates, for every candidate purchase model."""
     customers = summary_from_sql(warehouse, "scoring")
     parameters = frame(warehouse, "select * from intermediate.int_clv_models_fitted")
-    bg, gg = fits_from_parameters(parameters, "scoring")
     assert len(frame(warehouse, "select * from intermediate.int_clv_inputs_compressed "
                      "where fit_purpose = 'scoring'")) < len(customers)  # fmt: skip
-    direct = bg_nbd.fit_bg_nbd(*(customers[c].to_numpy(float) for c in ("x", "t_x", "T")))
-    np.testing.assert_allclose(bg.estimates, direct.estimates, rtol=1e-5)
+    history = [customers[c].to_numpy(float) for c in ("x", "t_x", "T")]
+    for model in purchase.MODELS:
+        compressed = fitted_model(parameters, "scoring", model)
+        assert compressed is not None, model
+        direct = purchase.fit(model, *history)
+        np.testing.assert_allclose(compressed.estimates, direct.estimates, rtol=1e-5)
+    _, gg = fits_from_parameters(parameters, "scoring")
     repeaters = customers[customers["x"] > 0]
     direct_gg = gamma_gamma.fit_gamma_gamma(repeaters["x"].to_numpy(float), repeaters["m"])
     np.testing.assert_allclose(gg.estimates, direct_gg.estimates, rtol=1e-5)
@@ -119,7 +123,7 @@ def test_compressed_fit_equals_the_per_customer_fit(warehouse):
 def test_mart_clv_equals_the_python_engine_per_customer(warehouse, orders, as_of):
     customers = summary_from_sql(warehouse, "scoring")
     parameters = frame(warehouse, "select * from intermediate.int_clv_models_fitted")
-    bg, gg = fits_from_parameters(parameters, "scoring")
+    fit, gg = fits_from_parameters(parameters, "scoring")  # the chosen purchase model
     window = orders[
         orders["is_completed"]
         & orders["cost_of_goods"].notna()
@@ -131,17 +135,19 @@ def test_mart_clv_equals_the_python_engine_per_customer(warehouse, orders, as_of
         "horizon_days": PROJECT_VARS["clv_horizon_days"],
         "annual_discount_rate": PROJECT_VARS["clv_annual_discount_rate"],
     }
-    expected = lifetime_value.customer_lifetime_value(bg, gg, *args, margin=margin, **settings)
+    expected = lifetime_value.customer_lifetime_value(fit, gg, *args, margin=margin, **settings)
     mart = frame(
         warehouse,
         "select customer_id, p_alive, expected_purchases_90d, expected_avg_spend, clv, "
         "clv_lower, clv_upper from marts.customer_value where p_alive is not null",
     ).set_index("customer_id").loc[customers.index]  # fmt: skip
     np.testing.assert_allclose(mart["clv"], expected, rtol=1e-9)
-    np.testing.assert_allclose(mart["p_alive"], bg_nbd.probability_alive(bg, *args[:3]), rtol=1e-12)
+    np.testing.assert_allclose(
+        mart["p_alive"], purchase.probability_alive(fit, *args[:3]), rtol=1e-12
+    )
     np.testing.assert_allclose(
         mart["expected_purchases_90d"],
-        bg_nbd.conditional_expected_purchases(bg, 90, *args[:3]),
+        purchase.conditional_expected_purchases(fit, 90, *args[:3]),
         rtol=1e-9,
     )
     np.testing.assert_allclose(
@@ -152,7 +158,7 @@ def test_mart_clv_equals_the_python_engine_per_customer(warehouse, orders, as_of
     # Alone in their combination, a customer's interval is exactly the engine's.
     alone = customers.groupby(["x", "t_x", "T"])["x"].transform("size") == 1
     lower, upper = lifetime_value.clv_interval_delta(
-        bg, gg, *(a[alone.to_numpy()] for a in args), margin=margin,
+        fit, gg, *(a[alone.to_numpy()] for a in args), margin=margin,
         interval=PROJECT_VARS["clv_interval_level"], **settings,
     )  # fmt: skip
     assert alone.sum() > 100
@@ -161,17 +167,22 @@ def test_mart_clv_equals_the_python_engine_per_customer(warehouse, orders, as_of
 
 
 def test_holdout_report_adds_up(warehouse):
-    report = frame(warehouse, "select * from marts.clv_holdout_report order by bucket_order")
+    """Per purchase model: the buckets add up to the total, which counts every customer of the
+    holdout fit and their actual purchases; one model is marked chosen."""
+    report = frame(warehouse, "select * from marts.clv_holdout_report order by model, bucket_order")
     holdout = summary_from_sql(warehouse, "holdout")
-    total = report[report["calibration_repeat_purchase_days"] == "total"].iloc[0]
-    buckets = report[report["calibration_repeat_purchase_days"] != "total"]
-    assert total["customers"] == len(holdout) == buckets["customers"].sum()
-    assert total["actual_purchase_days"] == holdout["holdout_purchase_days"].sum()
-    assert total["predicted_purchase_days"] == pytest.approx(
-        buckets["predicted_purchase_days"].sum()
-    )
-    # The model is right about the data it was generated from: the total within 10 %.
-    assert abs(total["relative_error"]) < 0.10, report
+    assert sorted(report["model"].unique()) == ["bg_nbd", "mbg_nbd", "pareto_nbd"]
+    assert report.groupby("model")["chosen"].first().sum() == 1
+    for _, rows in report.groupby("model"):
+        total = rows[rows["calibration_repeat_purchase_days"] == "total"].iloc[0]
+        buckets = rows[rows["calibration_repeat_purchase_days"] != "total"]
+        assert total["customers"] == len(holdout) == buckets["customers"].sum()
+        assert total["actual_purchase_days"] == holdout["holdout_purchase_days"].sum()
+        assert total["predicted_purchase_days"] == pytest.approx(
+            buckets["predicted_purchase_days"].sum()
+        )
+        # Every model is close to the data (generated by BG/NBD): the total within 10 %.
+        assert abs(total["relative_error"]) < 0.10, rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,6 +238,9 @@ def spark_table(spark, warehouse, relation: str):
             {
                 "int_clv_inputs_compressed": "intermediate.int_clv_inputs_compressed",
                 "int_clv_repeat_spend_compressed": "intermediate.int_clv_repeat_spend_compressed",
+                "int_clv_holdout_combinations_scored": (
+                    "intermediate.int_clv_holdout_combinations_scored"
+                ),
             },
             ["fit_purpose", "model", "parameter"],
         ),
@@ -246,7 +260,7 @@ def spark_table(spark, warehouse, relation: str):
                 "int_clv_inputs_compressed": "intermediate.int_clv_inputs_compressed",
                 "int_clv_models_fitted": "intermediate.int_clv_models_fitted",
             },
-            ["fit_purpose", "repeat_purchase_days", "recency_days", "age_days"],
+            ["fit_purpose", "model", "repeat_purchase_days", "recency_days", "age_days"],
         ),
     ],
 )
@@ -291,7 +305,7 @@ def test_customers_first_seen_in_the_holdout_period_are_left_out_of_the_holdout_
     assert first_seen_in_holdout > 10
     assert wrongly_left_out == 0
     [(reported,)] = warehouse.execute(
-        "select customers from marts.clv_holdout_report where bucket_order = 99"
+        "select customers from marts.clv_holdout_report where bucket_order = 99 and chosen"
     ).fetchall()
     [(holdout_customers,)] = warehouse.execute(
         "select count(*) from intermediate.int_customers_summarised_for_clv "

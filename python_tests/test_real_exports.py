@@ -457,6 +457,16 @@ def test_a_fit_that_cannot_be_identified_is_a_finding_and_strict_stops(tmp_path)
         )
     )
     assert statuses["scoring bg_nbd"] == statuses["holdout bg_nbd"] == "not_identified"
+    # Every candidate of auto's choice is on its no-drop-out boundary: none is chosen by
+    # a score, the first carries the customers' reason, and the choice says why.
+    for model in ("pareto_nbd", "mbg_nbd"):
+        assert statuses[f"scoring {model}"] == "not_identified", statuses
+    ((chosen, reason),) = query(
+        warehouse,
+        "select distinct model, choice_reason from marts.clv_model_parameters "
+        "where fit_purpose = 'scoring' and chosen and model != 'gamma_gamma'",
+    )
+    assert (chosen, reason) == ("bg_nbd", "no candidate could be fitted on the scoring data")
     ((customers, without_clv, reasons),) = query(
         warehouse,
         "select count(*), count(*) filter (where clv is null and p_alive is null), "

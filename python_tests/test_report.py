@@ -393,7 +393,8 @@ def test_holdout_sentences_match_the_orders(published_page, marts):
     end, days, predicted = one(
         marts,
         "select any_value(calibration_end_date), any_value(holdout_days), "
-        "sum(predicted_purchase_days) from marts.clv_holdout_report where bucket_order < 99",
+        "sum(predicted_purchase_days) from marts.clv_holdout_report "
+        "where bucket_order < 99 and chosen",
     )
     customers, by_middle, by_end = one(
         marts,

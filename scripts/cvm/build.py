@@ -32,6 +32,7 @@ import duckdb
 import yaml
 
 from cvm import contract, incremental, publish, quality, semantic
+from cvm.clv.warehouse import MODEL_LABELS
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import Relations
@@ -246,22 +247,23 @@ def build_warehouse(staging: Path, settings: Settings) -> bool:
     return not run_dbt(["build", "--exclude", "staging", *refresh, *extra], env=env).returncode
 
 
-MODEL_NAMES = {"bg_nbd": "BG/NBD", "gamma_gamma": "Gamma-Gamma"}
-
-
 def _lifetime_value_lines(
     con: duckdb.DuckDBPyConnection, relations: Relations
 ) -> tuple[list[str], list[str]]:
-    """Lines per CLV fit (fitted on how many customers, or its status), the holdout's error,
-    and warnings in plain words for every model not fitted and the customers left without CLV."""
+    """Lines per CLV fit (each model fitted on how many customers, or its status; the chosen
+    purchase model and why), the chosen model's holdout error, and warnings in plain words for
+    every chosen model not fitted and the customers left without CLV (a candidate auto did not
+    choose may fail: that is what the choice is for)."""
     parameters, holdout_report = relations["clv_model_parameters"], relations["clv_holdout_report"]
     fits = con.execute(
-        "select fit_purpose, model, max(customer_count), max(fit_status), max(fit_message) "
-        f"from {parameters} group by 1, 2 order by 1 desc, 2"
+        "select fit_purpose, model, max(customer_count), max(fit_status), max(fit_message), "
+        "max(case when chosen then 1 else 0 end), max(choice_reason) "
+        f"from {parameters} group by 1, 2 "
+        "order by 1 desc, model = 'gamma_gamma', max(case when chosen then 1 else 0 end) desc, 2"
     ).fetchall()
     holdout = con.execute(
         f"select holdout_days, relative_error from {holdout_report} "
-        "where calibration_repeat_purchase_days = 'total'"
+        "where calibration_repeat_purchase_days = 'total' and chosen"
     ).fetchall()
     without_clv = con.execute(
         f"select clv_status, count(*) from {relations['customer_value']} "
@@ -271,15 +273,24 @@ def _lifetime_value_lines(
     failed: dict[tuple[str, str, str], list[str]] = {}  # models per (fit, status, message)
     for purpose in dict.fromkeys(purpose for purpose, *_ in fits):
         parts = []
-        for _, model, customers, status, message in (f for f in fits if f[0] == purpose):
-            name = MODEL_NAMES.get(model, model)
+        reason = None
+        for _, model, customers, status, message, chosen, why in (
+            f for f in fits if f[0] == purpose
+        ):
+            name = MODEL_LABELS.get(model, model)
+            mark = " (chosen)" if chosen and model != "gamma_gamma" else ""
+            if chosen and model != "gamma_gamma" and purpose == "scoring":
+                reason = f"    chosen     {name}: {why}"
             if status == "fitted":
                 whom = "repeat customers" if model == "gamma_gamma" else "customers"
-                parts.append(f"{name} fitted on {customers:,} {whom}")
+                parts.append(f"{name}{mark} fitted on {customers:,} {whom}")
             else:
-                parts.append(f"{name} {status.replace('_', ' ')}")
-                failed.setdefault((purpose, status, message), []).append(name)
+                parts.append(f"{name}{mark} {status.replace('_', ' ')}")
+                if chosen:
+                    failed.setdefault((purpose, status, message), []).append(name)
         lines.append(f"    {purpose:<10} {'; '.join(parts)}")
+        if reason:
+            lines.append(reason)
     warnings = [
         f"{purpose} fit ({' and '.join(names)}) {status.replace('_', ' ')}: {message}"
         for (purpose, status, message), names in failed.items()

@@ -1,5 +1,5 @@
-"""BG/NBD and Gamma-Gamma fitted on the holdout inputs (calibrated clv_holdout_days before the
-as-of date).
+"""Every purchase model (BG/NBD, Pareto/NBD, MBG/NBD) and Gamma-Gamma fitted on the holdout
+inputs (calibrated clv_holdout_days before the as-of date).
 
 Thin on purpose: the work is cvm.clv.dbt_models.fit (engine: the cvm.clv package). dbt reads
 the refs and config keys from this file, so they are spelled out here.

@@ -96,11 +96,21 @@ gamma_gamma as (
 
 ),
 
+-- The chosen purchase model (var clv_model, or the candidate auto chose) and Gamma-Gamma.
 fits as (
 
     select
-        coalesce(max(case when model = 'bg_nbd' then fit_status end), 'skipped') as bg_nbd_status,
-        max(case when model = 'bg_nbd' then fit_message end) as bg_nbd_message,
+        coalesce(max(case when model != 'gamma_gamma' and chosen then fit_status end), 'skipped')
+            as purchase_status,
+        max(case when model != 'gamma_gamma' and chosen then fit_message end) as purchase_message,
+        max(
+            case
+                when model = 'gamma_gamma' or not chosen then null
+                when model = 'bg_nbd' then 'BG/NBD'
+                when model = 'pareto_nbd' then 'Pareto/NBD'
+                else 'MBG/NBD'
+            end
+        ) as purchase_model,
         coalesce(max(case when model = 'gamma_gamma' then fit_status end), 'skipped') as gamma_gamma_status,
         max(case when model = 'gamma_gamma' then fit_message end) as gamma_gamma_message
     from parameters
@@ -162,16 +172,16 @@ valued as (
         case when margin.value_basis = 'gross_margin' then margin.margin * scaled.spend else scaled.spend end
         * 365.0 / {{ horizon_days }} as predicted_value_per_year,
         case
-            when fits.bg_nbd_status != 'fitted'
-                then {{ dbt.concat(["'fit_'", 'fits.bg_nbd_status']) }}
+            when fits.purchase_status != 'fitted'
+                then {{ dbt.concat(["'fit_'", 'fits.purchase_status']) }}
             when fits.gamma_gamma_status != 'fitted'
                 then {{ dbt.concat(["'fit_'", 'fits.gamma_gamma_status']) }}
             when margin.margin is null then 'margin_unknown'
             else 'scored'
         end as clv_status,
         case
-            when fits.bg_nbd_status != 'fitted'
-                then {{ dbt.concat(["'BG/NBD purchase model: '", 'fits.bg_nbd_message']) }}
+            when fits.purchase_status != 'fitted'
+                then {{ dbt.concat(['fits.purchase_model', "' purchase model: '", 'fits.purchase_message']) }}
             when fits.gamma_gamma_status != 'fitted'
                 then {{ dbt.concat(["'Gamma-Gamma spend model: '", 'fits.gamma_gamma_message']) }}
             when margin.margin is null

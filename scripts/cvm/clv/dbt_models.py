@@ -23,11 +23,13 @@ def _of_purpose(relation: Any, purpose: str):
 
 def fit(
     session: Any, purpose: str, inputs: Any, repeat_spend: Any, *, interval: Any,
-    min_repeat_customers: Any, strict: Any = False,
+    min_repeat_customers: Any, strict: Any = False, clv_model: Any = "auto",
+    holdout_scores: Any = None,
 ) -> Any:  # fmt: skip
     """Parameter rows of the fits of one purpose (see cvm.clv.warehouse.fit_models), from
-    int_clv_inputs_compressed and int_clv_repeat_spend_compressed. Settings may arrive as
-    strings (model config rendered from vars)."""
+    int_clv_inputs_compressed and int_clv_repeat_spend_compressed; the scoring fit also gets
+    int_clv_holdout_combinations_scored (``holdout_scores``) to choose its model. Settings may
+    arrive as strings (model config rendered from vars)."""
     parameters = fit_models(
         to_pandas(inputs),
         to_pandas(repeat_spend),
@@ -35,6 +37,8 @@ def fit(
         interval=float(interval),
         min_repeat_customers=int(min_repeat_customers),
         strict=as_bool(strict, "clv_strict_fit"),
+        clv_model=str(clv_model).strip(),
+        holdout_scores=None if holdout_scores is None else to_pandas(holdout_scores),
     )
     return to_engine(parameters, session)
 

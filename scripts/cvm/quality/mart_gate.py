@@ -131,7 +131,7 @@ def run_mart_gate(
         )
         batches += score_batches(con, settings["rfm_scores"], customer_value)
         fits = fit_statuses(con, relations["clv_model_parameters"])
-        if fits.get("bg_nbd") == "fitted":
+        if any(status == "fitted" for model, status in fits.items() if model != "gamma_gamma"):
             # Only customers with a P(alive): a skipped or failed fit leaves it null on purpose.
             p_alive = settings["mean_p_alive"]
             batches.append(
@@ -180,11 +180,12 @@ def meta(rule: dict[str, Any], name: str, unit: str | None = None) -> dict[str, 
 
 
 def fit_statuses(con: duckdb.DuckDBPyConnection, parameters: str) -> dict[str, str]:
-    """The scoring fit's status per model (fitted, skipped, not_identified, not_converged),
-    from ``parameters`` (the relation of clv_model_parameters)."""
+    """The scoring fit's status (fitted, skipped, not_identified, not_converged) of the chosen
+    purchase model and of Gamma-Gamma, from ``parameters`` (the relation of
+    clv_model_parameters); candidates auto did not choose do not count."""
     rows = con.execute(
         f"select model, max(fit_status) from {parameters} "
-        "where fit_purpose = 'scoring' group by model"
+        "where fit_purpose = 'scoring' and chosen group by model"
     ).fetchall()
     return dict(rows)
 

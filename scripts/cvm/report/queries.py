@@ -20,14 +20,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cvm.clv.bg_nbd import BgNbdParams, conditional_expected_purchases
+from cvm.clv.purchase import FIT_CLASSES, conditional_expected_purchases
+from cvm.clv.warehouse import MODEL_LABELS
 
 # Tiers besides the value_tiers seed's thresholds (doc block value_tier), in the order charts
 # list them; customers without a completed purchase have no tier.
 OTHER_TIERS = ("New", "Inactive", "Unrated")
 NO_PURCHASE = "no purchase"
 NOT_YET_A_CUSTOMER = "not yet a customer"
-MODEL_NAMES = {"bg_nbd": "BG/NBD", "gamma_gamma": "Gamma-Gamma"}
 # The tier comparison of chart 1 and the horizon of the cohort charts: a year back or ahead.
 MONTHS_BACK = 12
 RECENT_DAYS, LAPSED_DAYS = 90, 365  # the two recency groups the P(alive) sentence compares
@@ -154,15 +154,16 @@ def _has_feedback(wh: Warehouse) -> tuple[bool, bool]:
 
 
 def _fit_problem(wh: Warehouse, purpose: str) -> str | None:
-    """Why the lifetime-value fit of ``purpose`` has no estimates, in the fit's own words."""
+    """Why the lifetime-value fit of ``purpose`` has no estimates, in the fit's own words (the
+    chosen purchase model and Gamma-Gamma: candidates auto did not choose may fail)."""
     problems = wh.con.execute(
         "select model, max(fit_status), max(fit_message) from marts.clv_model_parameters "
-        "where fit_purpose = ? and fit_status <> 'fitted' group by 1 order by 1",
+        "where fit_purpose = ? and chosen and fit_status <> 'fitted' group by 1 order by 1",
         [purpose],
     ).fetchall()
     if not problems:
         return None
-    models = " and ".join(MODEL_NAMES.get(model, model) for model, _, _ in problems)
+    models = " and ".join(MODEL_LABELS.get(model, model) for model, _, _ in problems)
     _, status, message = problems[0]
     return f"the {purpose} fit ({models}) {humanise(status)}: {message}"
 
@@ -439,8 +440,9 @@ def _holdout(wh: Warehouse) -> pd.DataFrame | Missing:
         """
         select bucket_order, calibration_repeat_purchase_days as bucket, calibration_end_date,
             holdout_days, customers, actual_purchase_days, predicted_purchase_days,
-            actual_per_customer, predicted_per_customer, relative_error, fit_status
+            actual_per_customer, predicted_per_customer, relative_error, fit_status, model
         from marts.clv_holdout_report
+        where chosen
         order by bucket_order
         """
     )
@@ -457,7 +459,8 @@ def _holdout_reading(total: pd.Series) -> str:
     return (
         f"In the {total['holdout_days']} days after {end}, the {count(total['customers'])} "
         f"customers of the holdout fit made {count(total['actual_purchase_days'])} repeat "
-        f"purchase days; the model fitted up to {end} predicted "
+        f"purchase days; the {MODEL_LABELS.get(total['model'], total['model'])} model "
+        f"(the one customer value is scored with) fitted up to {end} predicted "
         f"{count(total['predicted_purchase_days'])} ({signed_percent(total['relative_error'])})."
     )
 
@@ -508,13 +511,16 @@ def holdout_over_time(wh: Warehouse) -> Found | Missing:
             "the holdout counts purchases of other statuses than completed "
             "(var clv_purchase_statuses), so its purchases cannot be dated from the orders here"
         )
+    model = str(total["model"])
     parameters = dict(
         wh.con.execute(
             "select parameter, value from marts.clv_model_parameters "
-            "where fit_purpose = 'holdout' and model = 'bg_nbd'"
+            "where fit_purpose = 'holdout' and model = ?",
+            [model],
         ).fetchall()
     )
-    fit = BgNbdParams(parameters["r"], parameters["alpha"], parameters["a"], parameters["b"])
+    cls = FIT_CLASSES[model]
+    fit = cls.PARAMS(*(parameters[name] for name in cls.PARAMETER_NAMES))
     histories = wh.con.execute(
         """
         select repeat_purchase_days::double, recency_days::double, age_days::double,
