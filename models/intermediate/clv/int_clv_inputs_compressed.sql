@@ -16,6 +16,7 @@ final as (
 
     select
         fit_purpose,
+        covariates,
         repeat_purchase_days,
         recency_days,
         age_days,
@@ -25,7 +26,7 @@ final as (
         cast(sum(holdout_purchase_days * holdout_purchase_days) as {{ dbt.type_bigint() }})
             as holdout_purchase_days_squared
     from customers
-    group by fit_purpose, repeat_purchase_days, recency_days, age_days
+    group by fit_purpose, covariates, repeat_purchase_days, recency_days, age_days
 
 )
 

@@ -139,6 +139,7 @@ spent as (
             customers.repeat_purchase_days = scores.repeat_purchase_days
             and customers.recency_days = scores.recency_days
             and customers.age_days = scores.age_days
+            and customers.covariates = scores.covariates
     cross join gamma_gamma
 
 ),

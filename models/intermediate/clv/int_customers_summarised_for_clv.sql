@@ -8,12 +8,31 @@
 ) | trim %}
 {%- set age = dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') | trim %}
 {%- set purchase_statuses = "'" ~ (var('clv_purchase_statuses') | join("', '")) ~ "'" %}
+{#- The customer's covariates (var clv_covariates) as one key, "col=value|col=value" ('' without
+    covariates): the compressed inputs group by it, and Pareto/NBD with covariates reads it. #}
+{%- set covariate_parts = [] %}
+{%- for column in var('clv_covariates') %}
+    {%- if not loop.first %}{% do covariate_parts.append("'|'") %}{% endif %}
+    {%- do covariate_parts.append("'" ~ column ~ "='") %}
+    {%- do covariate_parts.append(
+        "coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '(missing)')"
+    ) %}
+{%- endfor %}
 
 with
 
 orders as (
 
     select * from {{ ref('int_orders_costed') }}
+
+),
+
+customer_covariates as (
+
+    select
+        customer_id,
+        {{ dbt.concat(covariate_parts) if covariate_parts else "''" }} as covariates
+    from {{ ref('stg_shop__customers') }}
 
 ),
 
@@ -73,10 +92,13 @@ fit_days as (
         purchase_days.purchase_date,
         purchase_days.day_spend,
         first_purchases.first_purchase_date,
+        coalesce(customer_covariates.covariates, '') as covariates,
         purchase_days.purchase_date <= fits.calibration_end_date as is_calibration
     from purchase_days
     inner join first_purchases
         on purchase_days.customer_id = first_purchases.customer_id
+    left join customer_covariates
+        on purchase_days.customer_id = customer_covariates.customer_id
     inner join fits
         on first_purchases.first_purchase_date <= fits.calibration_end_date
 
@@ -89,6 +111,7 @@ final as (
         customer_id,
         calibration_end_date,
         first_purchase_date,
+        covariates,
         cast(sum(case when is_calibration then 1 else 0 end) - 1 as {{ dbt.type_bigint() }})
             as repeat_purchase_days,
         cast({{ recency }} as {{ dbt.type_bigint() }}) as recency_days,
@@ -105,7 +128,7 @@ final as (
                 coalesce(sum(case when not is_calibration then day_spend end), 0)
         end as holdout_spend
     from fit_days
-    group by fit_purpose, customer_id, calibration_end_date, first_purchase_date
+    group by fit_purpose, customer_id, calibration_end_date, first_purchase_date, covariates
 
 )
 

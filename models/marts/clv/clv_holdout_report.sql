@@ -57,6 +57,7 @@ predicted as (
             and customers.repeat_purchase_days = scores.repeat_purchase_days
             and customers.recency_days = scores.recency_days
             and customers.age_days = scores.age_days
+            and customers.covariates = scores.covariates
 
 ),
 

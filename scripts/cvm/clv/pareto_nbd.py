@@ -143,6 +143,8 @@ def _integral(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, 
     tier = np.searchsorted([t[0] for t in _NODE_TIERS[:-1]], k * cut)
     tail = span > cut
     n = x.size
+    # alpha and beta may differ by row (covariates, cvm.clv.covariates): one per row here.
+    alpha_n, beta_n = np.broadcast_to(alpha, x.shape), np.broadcast_to(beta, x.shape)
     log_value = np.empty(n)
     gradient = np.empty((n, 4)) if order >= 1 else None
     hessian = np.empty((n, 4, 4)) if order == 2 else None
@@ -152,8 +154,8 @@ def _integral(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, 
             if rows.size == 0:
                 continue
             part = _panel_sums(
-                theta, p[rows], q, g[rows], base[rows], cut[rows], span[rows], nodes,
-                with_tail, order,
+                alpha_n[rows, None], beta_n[rows, None], p[rows], q, g[rows], base[rows],
+                cut[rows], span[rows], nodes, with_tail, order,
             )  # fmt: skip
             log_value[rows] = part.log_value
             if gradient is not None and part.gradient is not None:
@@ -164,21 +166,22 @@ def _integral(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, 
 
 
 def _panel_sums(
-    theta: FloatArray, p: FloatArray, q: float, g: FloatArray, base: FloatArray,
-    cut: FloatArray, span: FloatArray, nodes: int, with_tail: bool, order: int,
+    alpha: FloatArray, beta: FloatArray, p: FloatArray, q: float, g: FloatArray,
+    base: FloatArray, cut: FloatArray, span: FloatArray, nodes: int, with_tail: bool, order: int,
 ) -> _Integral:  # fmt: skip
-    """The quadrature of :func:`_integral` for rows that share their node counts."""
-    _, alpha, _, beta = theta
+    """The quadrature of :func:`_integral` for rows that share their node counts (alpha and
+    beta as columns, one row each)."""
     z1, w1 = _GAUSS[nodes]
     u = cut[:, None] * (z1 + 1) / 2
-    log_w = np.log(w1 * cut[:, None] / 2)
-    if with_tail:
-        z2, w2 = _GAUSS[_TAIL_NODES]
-        u = np.concatenate([u, cut[:, None] + (span - cut)[:, None] * (z2 + 1) / 2], axis=1)
-        log_w = np.concatenate([log_w, np.log(w2 * (span - cut)[:, None] / 2)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # T = t_x: an empty panel, weight 0
+        log_w = np.log(w1 * cut[:, None] / 2)
+        if with_tail:
+            z2, w2 = _GAUSS[_TAIL_NODES]
+            u = np.concatenate([u, cut[:, None] + (span - cut)[:, None] * (z2 + 1) / 2], axis=1)
+            log_w = np.concatenate([log_w, np.log(w2 * (span - cut)[:, None] / 2)], axis=1)
     tau = base[:, None] * np.exp(u) - g[:, None]
     log_a, log_b = np.log(alpha + tau), np.log(beta + tau)
-    with np.errstate(divide="ignore", invalid="ignore"):  # T = t_x: an empty panel, weight 0
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_f = -p[:, None] * log_a - q * log_b + np.log(base)[:, None] + u + log_w
     top = np.max(log_f, axis=1)
     empty = ~np.isfinite(top)  # T = t_x: nothing to integrate over

@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from cvm.clv import gamma_gamma, purchase
+from cvm.clv import covariates, gamma_gamma, purchase
 from cvm.clv.bg_nbd import BgNbdFit
-from cvm.clv.estimation import ClvFitError, ConvergenceError, ParameterSet
+from cvm.clv.covariates import CovariateFit
+from cvm.clv.estimation import ClvFitError, ConvergenceError, FloatArray, ParameterSet
 from cvm.clv.gamma_gamma import GammaGammaFit
 from cvm.clv.lifetime_value import (
     PURCHASE_HORIZONS_DAYS,
@@ -51,7 +52,9 @@ INPUT_COLUMNS = {
     "holdout_purchase_days": "holdout_y",
     "holdout_purchase_days_squared": "holdout_y2",
 }
-KEY_COLUMNS = ("fit_purpose", "model", "repeat_purchase_days", "recency_days", "age_days")
+KEY_COLUMNS = (
+    "fit_purpose", "model", "covariates", "repeat_purchase_days", "recency_days", "age_days",
+)  # fmt: skip
 FIT_PURPOSES = ("scoring", "holdout")
 # The models' names as people write them (build summary, report, messages).
 MODEL_LABELS = {
@@ -148,24 +151,31 @@ def _fit_model(model: str, fit: Callable[[], ParameterSet]) -> ParameterSet | Fi
         return failure_outcome(model, error)
 
 
-def bic(fit: ParameterSet) -> float:
+Fit = ParameterSet | CovariateFit
+
+
+def bic(fit: Fit) -> float:
     """Bayesian information criterion, k ln n - 2 ln L (n customers, k parameters)."""
-    return len(fit.PARAMETER_NAMES) * float(np.log(fit.n_customers)) - 2 * fit.log_likelihood
+    return len(fit.estimates) * float(np.log(fit.n_customers)) - 2 * fit.log_likelihood
 
 
-def _parameter_rows(purpose: str, fit: ParameterSet, interval: float) -> pd.DataFrame:
-    """fit.to_frame() with a log-normal interval (from the log-scale covariance the fit
-    estimated) and the covariance rows that let :func:`fitted_model` rebuild the fit."""
+def _parameter_rows(purpose: str, fit: Fit, interval: float) -> pd.DataFrame:
+    """fit.to_frame() with an interval (log-normal for the parameters fitted in logs, normal
+    for covariate coefficients) and the covariance rows that let :func:`fitted_model` rebuild
+    the fit."""
     # The engine's customer weights are whole customers: an integer count in the warehouse, named
     # as in the fits' inputs.
     frame = fit.to_frame().rename(columns={"n_customers": "customer_count"})
     frame["customer_count"] = frame["customer_count"].astype("Int64")
     z = norm.ppf((1 + interval) / 2)
-    log_errors = np.sqrt(np.diag(fit.log_covariance))
+    errors = np.sqrt(np.diag(fit.log_covariance))
+    logs = getattr(fit, "log_scale", np.ones(errors.size, dtype=bool))
+    lower = np.where(logs, fit.estimates * np.exp(-z * errors), fit.estimates - z * errors)
+    upper = np.where(logs, fit.estimates * np.exp(z * errors), fit.estimates + z * errors)
     frame.insert(0, "fit_purpose", purpose)
     frame.insert(frame.columns.get_loc("unit"), "interval_level", interval)
-    frame.insert(frame.columns.get_loc("unit"), "lower", fit.estimates * np.exp(-z * log_errors))
-    frame.insert(frame.columns.get_loc("unit"), "upper", fit.estimates * np.exp(z * log_errors))
+    frame.insert(frame.columns.get_loc("unit"), "lower", lower)
+    frame.insert(frame.columns.get_loc("unit"), "upper", upper)
     frame["log_covariance_row"] = [json.dumps(row.tolist()) for row in fit.log_covariance]
     frame["bic"] = bic(fit)
     message = pd.Series([None] * len(frame), dtype="str")  # text even when all null
@@ -204,7 +214,7 @@ def holdout_errors(inputs: pd.DataFrame, holdout_scores: pd.DataFrame) -> dict[s
     actual = _engine_frame(inputs)
     actual = actual[actual["fit_purpose"] == "holdout"]
     scores = _engine_frame(holdout_scores)
-    keys = ["x", "t_x", "T"]
+    keys = ["x", "t_x", "T", *(["covariates"] if "covariates" in actual.columns else [])]
     errors: dict[str, float] = {}
     if actual.empty or scores.empty:
         return errors
@@ -285,6 +295,15 @@ def choose_model(
     )
 
 
+def _covariates(rows: pd.DataFrame, weights: FloatArray) -> tuple[FloatArray, list[str]]:
+    """The dummies of the rows' covariate keys (var clv_covariates) and their names; none
+    without covariates. Pareto/NBD takes them (cvm.clv.covariates)."""
+    if "covariates" not in rows.columns or not (rows["covariates"].fillna("") != "").any():
+        return np.zeros((len(rows), 0)), []
+    frame = covariates.parse_keys(rows["covariates"])
+    return covariates.covariate_matrix(frame, list(frame.columns), weights)
+
+
 def _candidates(purpose: str, clv_model: str) -> tuple[str, ...]:
     """The holdout fit tries every purchase model (clv_holdout_report compares them); the
     scoring fit the one var clv_model names, or with auto all of them."""
@@ -355,8 +374,13 @@ def fit_models(
         models = {m: skipped for m in (*candidates, GammaGammaFit.MODEL)}
     else:
         x, t_x, T, n = (mine[c].to_numpy(float) for c in ("x", "t_x", "T", "n_customers"))
+        z, names = _covariates(mine, n)
         for model in candidates:
-            models[model] = _fit_model(model, lambda m=model: purchase.fit(m, x, t_x, T, n))
+            if model == CovariateFit.MODEL and names:
+                fit = lambda: covariates.fit_pareto_nbd_covariates(x, t_x, T, z, names, n)  # noqa: E731
+            else:
+                fit = lambda m=model: purchase.fit(m, x, t_x, T, n)  # noqa: E731
+            models[model] = _fit_model(model, fit)
         models[GammaGammaFit.MODEL] = _fit_model(
             GammaGammaFit.MODEL,
             lambda: gamma_gamma.fit_gamma_gamma(
@@ -401,13 +425,16 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def fitted_model(parameters: pd.DataFrame, purpose: str, model: str) -> ParameterSet | None:
+def fitted_model(parameters: pd.DataFrame, purpose: str, model: str) -> Fit | None:
     """The fitted model of one purpose rebuilt from the rows :func:`fit_models` wrote, or
     None when it was not fitted."""
     cls = _FIT_CLASSES[model]
     rows = parameters[(parameters["fit_purpose"] == purpose) & (parameters["model"] == model)]
     if rows.empty or (rows["fit_status"] != FITTED).any():
         return None
+    if len(rows) > len(cls.PARAMETER_NAMES):  # Pareto/NBD with covariate coefficients
+        covariance = np.array([json.loads(r) for r in rows["log_covariance_row"]])
+        return CovariateFit.from_rows(rows, covariance)
     rows = rows.set_index("parameter").loc[list(cls.PARAMETER_NAMES)]
     first = rows.iloc[0]
     return cls(
@@ -468,6 +495,33 @@ def _purchase_only(
     return scored
 
 
+def _score(
+    mine: pd.DataFrame, fit: ParameterSet, gg_fit: Fit | None, purpose: str, *,
+    horizon_days: int, annual_discount_rate: float, interval: float, interval_method: str,
+    draws: int, holdout_days: int,
+) -> pd.DataFrame:  # fmt: skip
+    """The rows of one purpose scored with one purchase model (see :func:`score_fits`)."""
+    if purpose == "scoring" and isinstance(gg_fit, GammaGammaFit):
+        scored = score_combinations(
+            fit, gg_fit, mine, horizon_days=horizon_days, margin=1.0,
+            annual_discount_rate=annual_discount_rate, interval=interval,
+            interval_method=interval_method, draws=draws,
+        )  # fmt: skip
+        label = f"{horizon_days:g}d"
+        return scored.rename(
+            columns={
+                f"discounted_expected_purchases_{label}": "discounted_expected_purchases",
+                f"clv_{label}": "discounted_expected_spend",
+                f"clv_{label}_lower": "discounted_expected_spend_lower",
+                f"clv_{label}_upper": "discounted_expected_spend_upper",
+            }
+        )
+    return _purchase_only(
+        mine, fit, purpose, horizon_days=horizon_days,
+        annual_discount_rate=annual_discount_rate, holdout_days=holdout_days,
+    )  # fmt: skip
+
+
 def score_fits(
     inputs: pd.DataFrame,
     parameters: pd.DataFrame,
@@ -501,27 +555,23 @@ def score_fits(
             if fit is None:
                 continue  # not fitted: nothing to score (clv_model_parameters says why)
             gg_fit = fitted_model(parameters, purpose, GammaGammaFit.MODEL)
-            if purpose == "scoring" and isinstance(gg_fit, GammaGammaFit):
-                scored = score_combinations(
-                    fit, gg_fit, mine, horizon_days=horizon_days, margin=1.0,
-                    annual_discount_rate=annual_discount_rate, interval=interval,
-                    interval_method=interval_method, draws=draws,
-                )  # fmt: skip
-                label = f"{horizon_days:g}d"
-                scored = scored.rename(
-                    columns={
-                        f"discounted_expected_purchases_{label}": "discounted_expected_purchases",
-                        f"clv_{label}": "discounted_expected_spend",
-                        f"clv_{label}_lower": "discounted_expected_spend_lower",
-                        f"clv_{label}_upper": "discounted_expected_spend_upper",
-                    }
-                )
+            settings = {
+                "horizon_days": horizon_days, "annual_discount_rate": annual_discount_rate,
+                "interval": interval, "interval_method": interval_method, "draws": draws,
+                "holdout_days": holdout_days,
+            }  # fmt: skip
+            if isinstance(fit, CovariateFit):
+                # One plain fit per covariate pattern (cvm.clv.covariates).
+                for key, rows in mine.groupby("covariates", sort=False):
+                    pattern = covariates.design(
+                        covariates.parse_keys(pd.Series([key])), fit.covariates
+                    )[0]
+                    out.append(
+                        _score(rows, fit.pattern_fit(pattern), gg_fit, purpose, **settings)
+                        .assign(model=model)
+                    )  # fmt: skip
             else:
-                scored = _purchase_only(
-                    mine, fit, purpose, horizon_days=horizon_days,
-                    annual_discount_rate=annual_discount_rate, holdout_days=holdout_days,
-                )  # fmt: skip
-            out.append(scored.assign(model=model))
+                out.append(_score(mine, fit, gg_fit, purpose, **settings).assign(model=model))
     columns = [
         *KEY_COLUMNS, "p_alive", "expected_purchases_30d", "expected_purchases_90d",
         "expected_purchases_365d", "expected_avg_spend", "discounted_expected_purchases",
