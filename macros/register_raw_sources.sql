@@ -40,7 +40,8 @@
             {% if is_required %}
                 {{ exceptions.raise_compiler_error(
                     "Required raw file '" ~ table.name ~ "." ~ table.source_meta.file_formats
-                    | join("' or '" ~ table.name ~ ".") ~ "' not found in "
+                    | join("' or '" ~ table.name ~ ".") ~ "' (or a directory '" ~ table.name
+                    ~ "/' of such files) not found in "
                     ~ "CVM_RAW_DIR='" ~ raw_dir ~ "'. Set CVM_RAW_DIR to the directory of your exports, "
                     ~ "or run `make build` without it to use generated demo data.") }}
             {% endif %}
@@ -79,12 +80,19 @@
 {% endmacro %}
 
 {% macro cvm_find_raw_file(raw_dir, name, file_formats) %}
-    {#- The file `<name>.<format>` of the contract's formats, or none; several is an error. -#}
+    {#-
+        What the reader reads for table `name`: the file `<name>.<format>`, or the glob of a
+        directory `<name>/` of files of one format at any depth (dated files or hive-style
+        partitions); none when neither exists. More than one is an error (cvm.contract's
+        find_raw_input, which the raw gate runs before dbt, says the same in more words).
+    -#}
     {% set found = [] %}
     {% for file_format in file_formats %}
-        {% set candidate = raw_dir ~ '/' ~ name ~ '.' ~ file_format %}
-        {% set hits = run_query("select file from glob(" ~ cvm_sql_string(candidate) ~ ")") %}
-        {% if hits.rows | length > 0 %}{% do found.append(candidate) %}{% endif %}
+        {% for candidate in [raw_dir ~ '/' ~ name ~ '.' ~ file_format,
+                             raw_dir ~ '/' ~ name ~ '/**/*.' ~ file_format] %}
+            {% set hits = run_query("select file from glob(" ~ cvm_sql_string(candidate) ~ ") limit 1") %}
+            {% if hits.rows | length > 0 %}{% do found.append(candidate) %}{% endif %}
+        {% endfor %}
     {% endfor %}
     {% if found | length > 1 %}
         {{ exceptions.raise_compiler_error(
@@ -94,7 +102,7 @@
 {% endmacro %}
 
 {% macro cvm_raw_file_reader(path, readers) %}
-    {#- The contract's reader SQL for the file's format, `{path}` being the quoted path. -#}
+    {#- The contract's reader SQL for the file's format, `{path}` being the quoted path or glob. -#}
     {{ return(readers[path.split('.')[-1]].replace('{path}', cvm_sql_string(path))) }}
 {% endmacro %}
 

@@ -121,14 +121,14 @@ def test_the_hook_the_gate_and_the_build_find_and_read_the_same_files(tmp_path):
     stdout, views = hook_views(raw, tmp_path / "first")
     assert views, stdout[-2000:]
     for name in CONTRACT.table_names:
-        path = contract.find_raw_file(raw, name)
-        assert build.has_raw_file(raw, name) == (path is not None), name
-        if path is None:
+        found = contract.find_raw_input(raw, name)
+        assert build.has_raw_file(raw, name) == (found is not None), name
+        if found is None:
             assert " from " not in views[name].lower(), (name, views[name])  # an empty view
         else:
-            assert re.search(re.escape(str(path)), views[name]), (name, views[name])
+            assert re.search(re.escape(found.pattern), views[name]), (name, views[name])
     # The gate reads the `;` file into the contract's columns, as the hook does.
-    reader = contract.reader_sql(raw / "customers.csv")
+    reader = contract.reader_sql(contract.find_raw_input(raw, "customers"))
     customers = duckdb.sql(f"select customer_id, signup_date, country from {reader}").fetchall()
     assert customers == [("1", "2024-01-05", "NL"), ("2", "2024-02-06", "DE")]
     gate = run_raw_gate(raw, None, load_thresholds(), GxRunner(None))
@@ -141,6 +141,104 @@ def test_the_hook_the_gate_and_the_build_find_and_read_the_same_files(tmp_path):
     assert "keep one so it is clear which to load" in stdout, stdout[-2000:]
     assert build.has_raw_file(raw, "products")
     with pytest.raises(contract.AmbiguousRawFile):
-        contract.find_raw_file(raw, "products")
+        contract.find_raw_input(raw, "products")
     gate = run_raw_gate(raw, None, load_thresholds(), GxRunner(None))
     assert any("keep one" in (f.detail or "") for f in gate.findings), gate.findings
+
+
+# Raw data that arrives by day: a directory per table
+
+
+def arriving_by_day(single: Path, out: Path) -> None:
+    """The raw files of ``single`` as a shop sending them day by day would: orders as
+    hive-style Parquet partitions by month of ``ordered_at``, customers as two dated CSV files
+    with their columns in different orders and a column only in the earlier one; the other
+    tables as they are."""
+    out.mkdir()
+    for path in single.iterdir():
+        if path.stem not in {"orders", "customers"}:
+            (out / path.name).write_bytes(path.read_bytes())
+    orders = contract.reader_sql(contract.find_raw_input(single, "orders"))
+    duckdb.execute(
+        f"copy (select *, coalesce(substr(ordered_at, 1, 7), 'none') as ordered_month "
+        f"from {orders}) to '{out / 'orders'}' (format parquet, partition_by (ordered_month))"
+    )
+    customers = contract.reader_sql(contract.find_raw_input(single, "customers"))
+    rows = duckdb.sql(f"select * from {customers}").df()
+    (out / "customers").mkdir()
+    half = len(rows) // 2
+    # A column the contract ignores, which the later export no longer has.
+    earlier = rows.iloc[:half].assign(legacy_segment="b2c")
+    earlier.to_csv(out / "customers" / "2026-06-29.csv", index=False)
+    rows.iloc[half:, ::-1].to_csv(out / "customers" / "2026-06-30.csv", index=False)
+
+
+def staging_tables(warehouse: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'staging'"
+            ).fetchall()
+        ]
+        return {n: con.execute(f"select * from staging.{n} order by all").fetchall() for n in names}
+
+
+@pytest.mark.slow
+def test_a_directory_of_dated_files_or_partitions_reads_as_the_single_file(tmp_path):
+    single = tmp_path / "single"
+    gen.generate(single, customers=300, seed=4, fmt="csv", inject_bad_rows=True, bad_row_rate=0.02)
+    by_day = tmp_path / "by_day"
+    arriving_by_day(single, by_day)
+    found = contract.find_raw_input(by_day, "orders")
+    assert found.is_directory and found.file_format == "parquet" and len(found.files) > 12
+    assert build.has_raw_file(by_day, "customers")
+
+    # The gate finds the same problems in both (bad rows planted by the generator).
+    def judged(raw: Path) -> list[tuple[str, str, str | None, str]]:
+        findings = run_raw_gate(raw, None, load_thresholds(), GxRunner(None)).findings
+        return sorted((f.subject.split(".")[0].split("/")[0], f.expectation, f.column, f.severity)
+                      for f in findings)  # fmt: skip
+
+    assert judged(by_day) == judged(single) != []
+
+    # Staging (typing, quarantine with its reasons, deduplication) is the same, row for row.
+    tables = {}
+    for raw in (single, by_day):
+        warehouse = tmp_path / f"{raw.name}.duckdb"
+        result = run_dbt("run", raw, warehouse, tmp_path / raw.name, "--select", "staging")
+        assert result.returncode == 0, result.stdout[-3000:]
+        tables[raw.name] = staging_tables(warehouse)
+    assert tables["by_day"].keys() == tables["single"].keys()
+    assert tables["by_day"]["stg_shop__quarantined_rows"]  # bad rows were planted
+    for name, rows in tables["single"].items():
+        assert tables["by_day"][name] == rows, name
+
+
+def test_a_table_directory_of_mixed_or_no_files_is_an_error(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "orders" / "2026-06-30").mkdir(parents=True)
+    with pytest.raises(
+        contract.AmbiguousRawFile, match=re.escape("holds no .parquet or .csv files")
+    ):
+        contract.find_raw_input(raw, "orders")
+    (raw / "orders" / "2026-06-30" / "part-0.csv").write_text("order_id\n1\n")
+    assert contract.find_raw_input(raw, "orders").files == (
+        raw / "orders" / "2026-06-30" / "part-0.csv",
+    )
+    (raw / "orders" / "2026-07-01.parquet").write_bytes(b"")
+    with pytest.raises(
+        contract.AmbiguousRawFile, match=re.escape("holds both .parquet and .csv files")
+    ):
+        contract.find_raw_input(raw, "orders")
+    (raw / "orders" / "2026-07-01.parquet").unlink()
+    (raw / "orders.csv").write_text("order_id\n1\n")
+    with pytest.raises(contract.AmbiguousRawFile, match="keep one"):
+        contract.find_raw_input(raw, "orders")
+    # The gate names the file of a directory that is cut off.
+    (raw / "orders.csv").unlink()
+    (raw / "orders" / "2026-06-30" / "part-0.csv").write_text("order_id,customer_id\n1,")
+    findings = run_raw_gate(raw, None, load_thresholds(), GxRunner(None)).findings
+    assert any(
+        f.subject == "orders/2026-06-30/part-0.csv" and "truncated" in f.detail for f in findings
+    ), findings

@@ -94,11 +94,11 @@ def raw_pii_values(raw_dir: Path) -> set[str]:
     values: set[str] = set()
     for table in contract.load().tables:
         pii = [c.name for c in table.columns if c.pii]
-        path = contract.find_raw_file(raw_dir, table.name)
-        if not pii or path is None:
+        raw = contract.find_raw_input(raw_dir, table.name)
+        if not pii or raw is None:
             continue
         columns = ", ".join(raw_gate.as_text(c) for c in pii)
-        rows = duckdb.sql(f"select {columns} from {contract.reader_sql(path)}").fetchall()
+        rows = duckdb.sql(f"select {columns} from {contract.reader_sql(raw)}").fetchall()
         values |= {v.strip().lower() for row in rows for v in row if v and v.strip()}
     return values
 
@@ -222,7 +222,10 @@ def test_missing_required_file_fails_clearly(minimal_raw_dir, tmp_path):
     (raw_dir / "customers.csv").write_bytes((minimal_raw_dir / "customers.csv").read_bytes())
     result = dbt_build(raw_dir, tmp_path / "cvm.duckdb", tmp_path)
     assert result.returncode != 0
-    assert "Required raw file 'orders.parquet' or 'orders.csv' not found" in result.stdout
+    assert (
+        "Required raw file 'orders.parquet' or 'orders.csv' (or a directory 'orders/' of such "
+        "files) not found" in result.stdout
+    )
 
 
 def test_missing_required_column_fails_clearly(tmp_path):

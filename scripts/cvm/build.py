@@ -160,8 +160,9 @@ def vars_arguments(dbt_vars: Mapping[str, Any]) -> list[str]:
 
 
 def has_raw_file(raw_dir: Path, name: str) -> bool:
+    """Whether table ``name`` has raw data in ``raw_dir`` (a file or a directory of files)."""
     try:
-        return contract.find_raw_file(raw_dir, name) is not None
+        return contract.find_raw_input(raw_dir, name) is not None
     except contract.AmbiguousRawFile:
         return True  # there is data; the dbt hook stops the run with the message
 

@@ -24,7 +24,43 @@ TIMESTAMP_TYPES = ("timestamp", "date")
 
 
 class AmbiguousRawFile(ValueError):
-    """More than one file for a table (e.g. both ``orders.parquet`` and ``orders.csv``)."""
+    """A table's raw data cannot be told apart: more than one input (e.g. both
+    ``orders.parquet`` and ``orders.csv``, or ``orders.csv`` and a directory ``orders/``), a
+    directory with files of both formats, or a directory without any."""
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """Where a table's raw data are: one file ``<name>.<format>``, or a directory ``<name>/``
+    of files of one format at any depth (dated files such as ``orders/2026-06-30.csv``, or
+    hive-style partitions such as ``orders/ordered_date=2026-06-30/part-0.parquet``), read as
+    one table."""
+
+    location: Path  # the file, or the directory
+    files: tuple[Path, ...]  # the file, or the directory's data files (sorted)
+    file_format: str  # parquet or csv
+
+    @property
+    def is_directory(self) -> bool:
+        return self.location.is_dir()
+
+    @property
+    def name(self) -> str:
+        """How messages name it: ``orders.csv``, or ``orders/ (31 .csv files)``."""
+        if not self.is_directory:
+            return self.location.name
+        return f"{self.location.name}/ ({len(self.files):,} .{self.file_format} files)"
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.file_format}"
+
+    @property
+    def pattern(self) -> str:
+        """The path the reader reads: the file, or every data file under the directory."""
+        if self.is_directory:
+            return str(self.location / "**" / f"*.{self.file_format}")
+        return str(self.location)
 
 
 @dataclass(frozen=True)
@@ -54,8 +90,8 @@ class Table:
 @dataclass(frozen=True)
 class Contract:
     tables: tuple[Table, ...]
-    file_formats: tuple[str, ...]  # a table's file is `<name>.<format>`
-    readers: dict[str, str]  # format -> SQL reading it, with `{path}` a quoted path
+    file_formats: tuple[str, ...]  # a table's file is `<name>.<format>` (or `<name>/*.<format>`)
+    readers: dict[str, str]  # format -> SQL reading it, with `{path}` a quoted path (or glob)
 
     def table(self, name: str) -> Table:
         return next(table for table in self.tables if table.name == name)
@@ -68,18 +104,39 @@ class Contract:
     def keys(self) -> dict[str, str]:
         return {table.name: table.key for table in self.tables}
 
-    def find_raw_file(self, raw_dir: Path, name: str) -> Path | None:
-        """The file of table ``name`` in ``raw_dir``, or None; more than one is an error."""
-        found = [p for p in (raw_dir / f"{name}.{f}" for f in self.file_formats) if p.is_file()]
+    def find_raw_input(self, raw_dir: Path, name: str) -> RawInput | None:
+        """The raw data of table ``name`` in ``raw_dir`` (:class:`RawInput`), or None; more
+        than one input, or a directory of mixed or no data files, is an error."""
+        found = [
+            RawInput(path, (path,), f)
+            for f, path in ((f, raw_dir / f"{name}.{f}") for f in self.file_formats)
+            if path.is_file()
+        ]
+        directory = raw_dir / name
+        if directory.is_dir():
+            by_format = {
+                f: tuple(sorted(p for p in directory.rglob(f"*.{f}") if p.is_file()))
+                for f in self.file_formats
+            }
+            formats = [f for f, files in by_format.items() if files]
+            if len(formats) != 1:
+                kinds = (" and " if formats else " or ").join(
+                    f".{f}" for f in (formats or self.file_formats)
+                )
+                raise AmbiguousRawFile(
+                    f"{directory} holds {'both ' if formats else 'no '}{kinds} files; a table's "
+                    "directory holds files of one format"
+                )
+            found.append(RawInput(directory, by_format[formats[0]], formats[0]))
         if len(found) > 1:
-            both = " and ".join(map(str, found))
+            both = " and ".join(str(i.location) for i in found)
             raise AmbiguousRawFile(f"Both {both} exist; keep one so it is clear which to load.")
         return found[0] if found else None
 
-    def reader_sql(self, path: Path) -> str:
-        """SQL reading ``path`` as the dbt hook reads it (a CSV as text; a Parquet file keeps
+    def reader_sql(self, raw: RawInput) -> str:
+        """SQL reading ``raw`` as the dbt hook reads it (a CSV as text; a Parquet file keeps
         its types, which the hook's view and the gate's ``as_text`` cast to text)."""
-        return self.readers[path.suffix.lstrip(".")].replace("{path}", sql_string(str(path)))
+        return self.readers[raw.file_format].replace("{path}", sql_string(raw.pattern))
 
 
 @functools.cache
@@ -108,12 +165,12 @@ def load(path: Path = SOURCES_FILE) -> Contract:
     return Contract(tables, tuple(meta["file_formats"]), dict(meta["readers"]))
 
 
-def find_raw_file(raw_dir: Path, name: str) -> Path | None:
-    return load().find_raw_file(raw_dir, name)
+def find_raw_input(raw_dir: Path, name: str) -> RawInput | None:
+    return load().find_raw_input(raw_dir, name)
 
 
-def reader_sql(path: Path) -> str:
-    return load().reader_sql(path)
+def reader_sql(raw: RawInput) -> str:
+    return load().reader_sql(raw)
 
 
 def sql_string(value: str) -> str:

@@ -86,13 +86,14 @@ def run_raw_gate(
         for table in raw_contract.tables:
             name = table.name
             try:
-                path = raw_contract.find_raw_file(raw_dir, name)
+                raw = raw_contract.find_raw_input(raw_dir, name)
             except contract.AmbiguousRawFile as error:
-                result.findings.append(unreadable(Path(name), str(error)))
+                result.findings.append(unreadable(name, str(error)))
                 continue
-            if path is None:
+            if raw is None:
                 if table.required:
                     names = " or ".join(f"{name}.{f}" for f in raw_contract.file_formats)
+                    names += f" (or a directory {name}/ of such files)"
                     result.findings.append(
                         Finding(
                             name,
@@ -107,22 +108,24 @@ def run_raw_gate(
             config = settings["tables"].get(name, {})
             first_new = len(result.findings)
             try:  # sniffing the dialect reads the file too: an encoding error surfaces there
-                problem = file_problem(path)
-                if problem:
-                    result.findings.append(unreadable(path, problem))
+                problems = {f.relative_to(raw_dir).as_posix(): file_problem(f) for f in raw.files}
+                problems = {file: problem for file, problem in problems.items() if problem}
+                result.findings += [unreadable(f, problem) for f, problem in problems.items()]
+                if problems:
                     continue
-                reader = raw_contract.reader_sql(path)
-                batches, checks = table_batches(con, path, reader, table, config, settings, as_of)
+                reader = raw_contract.reader_sql(raw)
+                batches, checks = table_batches(con, raw, reader, table, config, settings, as_of)
                 runner.validate("raw", batches, result)
                 with_samples(con, reader, checks, result, first_new)
             except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
                 message = " ".join(str(error).split())[:300]
-                result.findings.append(unreadable(path, f"unreadable: {message}"))
+                result.findings.append(unreadable(raw.name, f"unreadable: {message}"))
     return result
 
 
-def unreadable(path: Path, problem: str) -> Finding:
-    return Finding(path.name, "readable_file", None, CRITICAL, problem, hint=HINTS["readable_file"])
+def unreadable(name: str, problem: str) -> Finding:
+    """A finding about a file (``orders.csv``, ``orders/2026-06-30.csv``) or a table's input."""
+    return Finding(name, "readable_file", None, CRITICAL, problem, hint=HINTS["readable_file"])
 
 
 def file_problem(path: Path) -> str | None:
@@ -172,18 +175,19 @@ def csv_dialect(path: Path) -> dict[str, Any]:
 
 def table_batches(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    raw: contract.RawInput,
     reader: str,
     table: contract.Table,
     config: dict[str, Any],
     settings: dict[str, Any],
     as_of: dt.date | None,
 ) -> tuple[list[Batch], list[RowCheck]]:
-    """One pass of DuckDB over the file computes every table-level fact and the share of rows
-    breaking each row-level rule; GX judges them (row data never goes through pandas)."""
+    """One pass of DuckDB over the file (or the directory's files) computes every table-level
+    fact and the share of rows breaking each row-level rule; GX judges them (row data never
+    goes through pandas)."""
     import great_expectations.expectations as gxe
 
-    name = path.name
+    name = raw.name
     found = {
         row[0].lower(): row[0] for row in con.execute(f"describe select * from {reader}").fetchall()
     }
@@ -206,7 +210,7 @@ def table_batches(
                 f"max({contract.parse_sql(as_text(found[column]), 'date')})"
                 f" as {quote('latest_' + column)}"
             )
-    if path.suffix == ".csv" and columns:
+    if raw.suffix == ".csv" and columns:
         # Concatenated exports repeat the header inside the file.
         same_as_header = " and ".join(f"{quote(found[c])} = '{found[c]}'" for c in columns)
         facts_sql.append(f"count(*) filter (where {same_as_header}) as repeated_header_rows")
@@ -242,7 +246,7 @@ def table_batches(
                 meta={"severity": CRITICAL, "hint": HINTS["row_count"]},
             )
         )
-    if path.suffix == ".csv" and "repeated_header_rows" in facts:
+    if raw.suffix == ".csv" and "repeated_header_rows" in facts:
         repeated = settings["repeated_header_rows"]
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
