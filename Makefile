@@ -124,9 +124,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff format $(PY_DIRS)
 	$(BIN)/sqlfluff fix $(SQL_DIRS)
 
+# --durations: the slowest tests in every run's log, to keep an eye on CI's 30-minute budget.
 test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
-	$(BIN)/pytest --numprocesses auto --dist loadfile
+	$(BIN)/pytest --numprocesses auto --dist loadfile --durations 15
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
