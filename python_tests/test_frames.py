@@ -264,3 +264,15 @@ def test_dbt_duckdbs_session_wrapper_counts_as_duckdb():
     connection; to_engine must return the pandas frame for it too."""
     wrapper = type("DuckDBCursorWrapper", (), {"__module__": "dbt.adapters.duckdb.environments"})
     assert to_engine(EXPECTED, wrapper()) is EXPECTED
+
+
+def test_in_engine_cuts_rows_and_columns_in_the_engine_or_leaves_frames_in_memory(spark, con):
+    relation = con.sql("select * from (values (1, 'a', 2.0), (2, 'b', 3.0)) t(k, purpose, v)")
+    spark_frame = spark.createDataFrame(relation.df())
+    for frame in (relation, spark_frame):
+        every_column = to_pandas(frames.in_engine(frame, None, "purpose = 'b'"))
+        assert every_column.to_dict("list") == {"k": [2], "purpose": ["b"], "v": [3.0]}
+        two = to_pandas(frames.in_engine(frame, ["k", "v"], "purpose = 'a'"))
+        assert two.to_dict("list") == {"k": [1], "v": [2.0]}
+    in_memory = relation.df()
+    assert frames.in_engine(in_memory, None, "purpose = 'b'") is in_memory

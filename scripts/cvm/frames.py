@@ -90,16 +90,19 @@ def _spark_via_pandas(frame: Any) -> pd.DataFrame:
     return df
 
 
-def in_engine(frame: Any, columns: Sequence[str], where: str) -> Any:
-    """``frame`` cut to ``columns`` and to the rows meeting the SQL condition ``where`` by the
-    engine itself (a DuckDB relation or a Spark DataFrame; both take a SQL string), so that only
-    those rows and columns ever reach pandas. Frames already in memory (pandas, pyarrow) come
-    back unchanged: the caller applies its own filter to them as it would anyway."""
+def in_engine(frame: Any, columns: Sequence[str] | None, where: str) -> Any:
+    """``frame`` cut to ``columns`` (None: all) and to the rows meeting the SQL condition
+    ``where`` by the engine itself (a DuckDB relation or a Spark DataFrame; both take a SQL
+    string), so that only those rows and columns ever reach pandas. Frames already in memory
+    (pandas, pyarrow) come back unchanged: the caller applies its own filter to them as it
+    would anyway."""
     package = _package(frame)
     if package == "duckdb" and type(frame).__name__ == "DuckDBPyRelation":
-        return frame.filter(where).project(", ".join(columns))
+        rows = frame.filter(where)
+        return rows if columns is None else rows.project(", ".join(columns))
     if package == "pyspark" and hasattr(frame, "toPandas"):
-        return frame.filter(where).select(*columns)
+        rows = frame.filter(where)
+        return rows if columns is None else rows.select(*columns)
     return frame
 
 

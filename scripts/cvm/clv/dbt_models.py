@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cvm.clv.warehouse import fit_models, score_fits
-from cvm.frames import to_engine, to_pandas
+from cvm.clv.warehouse import HOLDOUT_SCORE_COLUMNS, fit_models, score_fits
+from cvm.frames import in_engine, to_engine, to_pandas
 
 
-def _of_purpose(relation: Any, purpose: str):
-    frame = to_pandas(relation)
+def _of_purpose(relation: Any, purpose: str, columns: tuple[str, ...] | None = None):
+    """The rows of one fit purpose as pandas, cut by the engine (at 10M customers the other
+    purpose's rows and the unused columns would be gigabytes in pandas)."""
+    frame = to_pandas(in_engine(relation, columns, f"fit_purpose = '{purpose}'"))
     return frame[frame["fit_purpose"] == purpose]
 
 
@@ -30,15 +32,21 @@ def fit(
     int_clv_inputs_compressed and int_clv_repeat_spend_compressed; the scoring fit also gets
     int_clv_holdout_combinations_scored (``holdout_scores``) to choose its model. Settings may
     arrive as strings (model config rendered from vars)."""
+    # The scoring fit also reads the holdout rows of the inputs: their actual holdout purchases
+    # score the holdout predictions that choose the model.
     parameters = fit_models(
-        to_pandas(inputs),
-        to_pandas(repeat_spend),
+        to_pandas(inputs) if purpose == "scoring" else _of_purpose(inputs, purpose),
+        _of_purpose(repeat_spend, purpose),
         purpose=purpose,
         interval=float(interval),
         min_repeat_customers=int(min_repeat_customers),
         strict=as_bool(strict, "clv_strict_fit"),
         clv_model=str(clv_model).strip(),
-        holdout_scores=None if holdout_scores is None else to_pandas(holdout_scores),
+        holdout_scores=(
+            None
+            if holdout_scores is None
+            else _of_purpose(holdout_scores, "holdout", HOLDOUT_SCORE_COLUMNS)
+        ),
     )
     return to_engine(parameters, session)
 

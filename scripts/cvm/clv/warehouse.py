@@ -200,6 +200,13 @@ def _unfitted_rows(
     )  # fmt: skip
 
 
+# What holdout_errors reads of int_clv_holdout_combinations_scored (the rest stays in the engine).
+HOLDOUT_SCORE_COLUMNS = (
+    "fit_purpose", "model", "covariates", "repeat_purchase_days", "recency_days", "age_days",
+    "expected_purchases_holdout",
+)  # fmt: skip
+
+
 def holdout_errors(inputs: pd.DataFrame, holdout_scores: pd.DataFrame) -> dict[str, float]:
     """Root-mean-squared error per customer of each purchase model's holdout prediction:
     sqrt(mean over the holdout fit's customers of (predicted - actual repeat purchase days in
