@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -172,7 +173,10 @@ class GxRunner:
             if not batch.expectations:
                 continue
             self._counter += 1
-            name = f"{gate}.{batch.subject}.{self._counter}"
+            # GX stores each name as a path of its Data Docs site: no separators in it (a raw
+            # table's directory is a subject like "orders/ (31 .csv files)").
+            subject = re.sub(r"[^A-Za-z0-9_.-]+", "_", batch.subject).strip("_")
+            name = f"{gate}.{subject}.{self._counter}"
             asset = self._source.add_dataframe_asset(name)
             definition = asset.add_batch_definition_whole_dataframe(name)
             suite = self.context.suites.add(gx.ExpectationSuite(name=name))
