@@ -42,7 +42,7 @@ class RawInput:
 
     @property
     def is_directory(self) -> bool:
-        return self.location.is_dir()
+        return self.files != (self.location,)  # a directory's files lie under it
 
     @property
     def name(self) -> str:
@@ -50,10 +50,6 @@ class RawInput:
         if not self.is_directory:
             return self.location.name
         return f"{self.location.name}/ ({len(self.files):,} .{self.file_format} files)"
-
-    @property
-    def suffix(self) -> str:
-        return f".{self.file_format}"
 
     @property
     def pattern(self) -> str:

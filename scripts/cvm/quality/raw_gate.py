@@ -210,7 +210,7 @@ def table_batches(
                 f"max({contract.parse_sql(as_text(found[column]), 'date')})"
                 f" as {quote('latest_' + column)}"
             )
-    if raw.suffix == ".csv" and columns:
+    if raw.file_format == "csv" and columns:
         # Concatenated exports repeat the header inside the file.
         same_as_header = " and ".join(f"{quote(found[c])} = '{found[c]}'" for c in columns)
         facts_sql.append(f"count(*) filter (where {same_as_header}) as repeated_header_rows")
@@ -246,7 +246,7 @@ def table_batches(
                 meta={"severity": CRITICAL, "hint": HINTS["row_count"]},
             )
         )
-    if raw.suffix == ".csv" and "repeated_header_rows" in facts:
+    if raw.file_format == "csv" and "repeated_header_rows" in facts:
         repeated = settings["repeated_header_rows"]
         table_expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
