@@ -3,10 +3,10 @@
 -- purchases after its calibration end. Two fits:
 --   scoring  calibrates on everything up to the as-of date (what customer_value reports);
 --   holdout  calibrates up to var clv_holdout_days before it and is judged on the rest.
-{%- set recency = dbt.datediff(
-    'first_purchase_date', 'max(case when is_calibration then purchase_date end)', 'day'
+{%- set recency = cvm_days_between(
+    'first_purchase_date', 'max(case when is_calibration then purchase_date end)'
 ) | trim %}
-{%- set age = dbt.datediff('first_purchase_date', 'calibration_end_date', 'day') | trim %}
+{%- set age = cvm_days_between('first_purchase_date', 'calibration_end_date') | trim %}
 {%- set purchase_statuses = "'" ~ (var('clv_purchase_statuses') | join("', '")) ~ "'" %}
 {#- The customer's covariates (var clv_covariates) as one key, "col=value|col=value" ('' without
     covariates): the compressed inputs group by it, and Pareto/NBD with covariates reads it. #}

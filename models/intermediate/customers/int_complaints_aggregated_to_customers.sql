@@ -12,7 +12,9 @@ timed as (
 
     select
         *,
-        {{ dbt.datediff('opened_at', 'resolved_at', 'minute') | trim }} / 60.0 as hours_to_resolve,
+        -- From whole seconds, which every engine counts alike (minute boundaries differ).
+        cast({{ dbt.datediff('opened_at', 'resolved_at', 'second') | trim }} as {{ cvm_type_double() }}) / 3600
+            as hours_to_resolve,
         cast(opened_at as date) >= {{ cvm_lookback_start_date() }} as is_in_lookback
     from complaints
 

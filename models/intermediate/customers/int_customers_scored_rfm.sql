@@ -20,7 +20,7 @@ measured as (
 
     select
         customer_id,
-        {{ dbt.datediff('last_purchase_date', cvm_as_of_date(), 'day') | trim }} as recency_days,
+        {{ cvm_days_between('last_purchase_date', cvm_as_of_date()) }} as recency_days,
         purchase_count_lookback as frequency_lookback,
         net_revenue_lookback as monetary_lookback
     from purchases

@@ -30,14 +30,9 @@ measured as (
     select
         customers.customer_id,
         as_of.as_of_date,
-        {{ dbt.datediff('customers.signup_date', 'as_of.as_of_date', 'day') | trim }} as days_since_signup,
-        {{ dbt.datediff('purchases.first_purchase_date', 'as_of.as_of_date', 'day') | trim }} as tenure_days,
-        -- Whole months: a month counts once its day-of-month is reached again (31 Jan -> 28 Feb is 0).
-        {{ dbt.datediff('purchases.first_purchase_date', 'as_of.as_of_date', 'month') | trim }}
-        - case
-            when extract(day from as_of.as_of_date) < extract(day from purchases.first_purchase_date) then 1
-            else 0
-        end as tenure_months
+        {{ cvm_days_between('customers.signup_date', 'as_of.as_of_date') }} as days_since_signup,
+        {{ cvm_days_between('purchases.first_purchase_date', 'as_of.as_of_date') }} as tenure_days,
+        {{ cvm_whole_months_between('purchases.first_purchase_date', 'as_of.as_of_date') }} as tenure_months
     from customers
     cross join as_of
     left join purchases

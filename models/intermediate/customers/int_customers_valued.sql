@@ -201,10 +201,9 @@ final as (
         tiered.orders_placed_count,
         tiered.purchase_count_lifetime,
         cast(tiered.net_revenue_lifetime as decimal(18, 2)) as net_revenue_lifetime,
-        cast(tiered.net_revenue_lifetime / nullif(tiered.purchase_count_lifetime, 0) as decimal(18, 2))
-            as avg_order_value,
+        {{ cvm_money_per('tiered.net_revenue_lifetime', 'tiered.purchase_count_lifetime') }} as avg_order_value,
         cast(
-            {{ dbt.datediff('tiered.first_purchase_date', 'tiered.last_purchase_date', 'day') | trim }}
+            {{ cvm_days_between('tiered.first_purchase_date', 'tiered.last_purchase_date') }}
             / nullif(tiered.purchase_count_lifetime - 1, 0) as {{ cvm_type_double() }}
         ) as avg_days_between_purchases,
         {{ var('lookback_days') | int }} as lookback_days,

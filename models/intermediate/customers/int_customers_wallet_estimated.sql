@@ -4,6 +4,10 @@
 -- from the customer's latest survey answer.
 {%- set min_lookalikes = var('wallet_min_lookalikes') | int %}
 
+{#- Interpolated between doubles on every engine (DuckDB keeps a decimal's scale, Spark does not). -#}
+{%- set spend_quantile = 'percentile_cont(' ~ var('wallet_quantile') ~ ') within group (order by cast('
+    ~ 'own_spend_lookback as ' ~ cvm_type_double() ~ '))' %}
+
 with
 
 customers as (
@@ -64,7 +68,7 @@ by_lookalikes as (
         acquisition_channel,
         tenure_band,
         count(*) as lookalike_customers,
-        percentile_cont({{ var('wallet_quantile') }}) within group (order by own_spend_lookback) as spend_quantile
+        {{ spend_quantile }} as spend_quantile
     from spenders
     group by country, acquisition_channel, tenure_band
 
@@ -75,7 +79,7 @@ by_country as (
     select
         country,
         count(*) as lookalike_customers,
-        percentile_cont({{ var('wallet_quantile') }}) within group (order by own_spend_lookback) as spend_quantile
+        {{ spend_quantile }} as spend_quantile
     from spenders
     group by country
 
@@ -85,7 +89,7 @@ overall as (
 
     select
         count(*) as lookalike_customers,
-        percentile_cont({{ var('wallet_quantile') }}) within group (order by own_spend_lookback) as spend_quantile
+        {{ spend_quantile }} as spend_quantile
     from spenders
 
 ),
@@ -132,7 +136,7 @@ walleted as (
         end as wallet_modelled,
         case
             when latest_reported_share_of_wallet_pct > 0
-                then own_spend_lookback * 100.0 / latest_reported_share_of_wallet_pct
+                then cast(own_spend_lookback as {{ cvm_type_double() }}) * 100 / latest_reported_share_of_wallet_pct
         end as wallet_reported
     from matched
 
@@ -147,9 +151,12 @@ final as (
         lookalike_customers,
         cast(wallet_modelled as decimal(18, 2)) as wallet_modelled,
         cast(own_spend_lookback / nullif(wallet_modelled, 0) as {{ cvm_type_double() }}) as share_of_wallet_modelled,
-        cast(wallet_modelled - own_spend_lookback as decimal(18, 2)) as wallet_headroom_modelled,
+        -- From the rounded wallet, so the headroom is exact on every engine.
+        cast(
+            cast(wallet_modelled as decimal(18, 2)) - cast(own_spend_lookback as decimal(18, 2)) as decimal(18, 2)
+        ) as wallet_headroom_modelled,
         cast(wallet_reported as decimal(18, 2)) as wallet_reported,
-        cast(latest_reported_share_of_wallet_pct / 100.0 as {{ cvm_type_double() }}) as share_of_wallet_reported,
+        cast(latest_reported_share_of_wallet_pct as {{ cvm_type_double() }}) / 100 as share_of_wallet_reported,
         cast(wallet_reported - own_spend_lookback as decimal(18, 2)) as wallet_headroom_reported
     from walleted
 

@@ -68,10 +68,13 @@ final as (
         orders.status,
         orders.exported_status,
         orders.status = 'completed' as is_completed,
-        {% if is_incremental() %}coalesce(kept_order_counts.kept_orders, 0) + {% endif -%}
-        row_number() over (
-            partition by orders.customer_id
-            order by orders.ordered_at, orders.order_id
+        -- bigint on every engine and run (Spark's row_number is an int, a count a bigint).
+        cast(
+            {% if is_incremental() %}coalesce(kept_order_counts.kept_orders, 0) + {% endif -%}
+            row_number() over (
+                partition by orders.customer_id
+                order by orders.ordered_at, orders.order_id
+            ) as {{ dbt.type_bigint() }}
         ) as customer_order_number,
         coalesce(order_lines.line_count, 0) as line_count,
         coalesce(order_lines.item_quantity, 0) as item_quantity,

@@ -82,13 +82,11 @@ final as (
         cast(coalesce(activity.purchasing_customers, 0) as {{ cvm_type_double() }})
         / cohort_months.cohort_customers as retention_rate,
         cast(coalesce(activity.net_revenue, 0) as decimal(18, 2)) as net_revenue,
-        cast(
-            sum(coalesce(activity.net_revenue, 0)) over (
-                partition by cohort_months.cohort_month
-                order by cohort_months.order_month
-                rows between unbounded preceding and current row
-            ) / cohort_months.cohort_customers as decimal(18, 2)
-        ) as cumulative_net_revenue_per_customer
+        {{ cvm_money_per(
+            'sum(coalesce(activity.net_revenue, 0)) over (partition by cohort_months.cohort_month '
+            ~ 'order by cohort_months.order_month rows between unbounded preceding and current row)',
+            'cohort_months.cohort_customers'
+        ) }} as cumulative_net_revenue_per_customer
     from cohort_months
     left join activity
         on

@@ -175,7 +175,7 @@ measured as (
     select
         period_ends.customer_id,
         period_ends.side,
-        {{ dbt.datediff('last_purchases.last_purchase_date', 'period_ends.period_end_date', 'day') }}
+        {{ cvm_days_between('last_purchases.last_purchase_date', 'period_ends.period_end_date') }}
             as recency_days,
         coalesce(window_complaints.complaint_count_window, 0) as complaint_count_window,
         nps_answers.nps_score
