@@ -31,7 +31,7 @@
 {% macro cvm_delete_reprocessed_orders() -%}
     {#- Pre-hook of an incremental order fact: drop the rows the run rebuilds. -#}
     {%- if is_incremental() -%}
-        delete from {{ this }} where order_date >= {{ cvm_reprocess_orders_from() }}
+        {{ cvm_delete_where(this, 'order_date >= ' ~ cvm_reprocess_orders_from()) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -52,8 +52,7 @@
         the reprocessed orders, and any month after the as-of month (an earlier as-of date);
         all of it when the value basis changed (tiers of two bases do not compare). -#}
     {%- if is_incremental() -%}
-        delete from {{ this }}
-        where
+        {%- set condition -%}
             value_basis is distinct from (select value_basis from {{ ref('int_value_basis_chosen') }})
             or period_month >= (
                 select
@@ -64,5 +63,34 @@
                     )
                 from {{ this }}
             )
+        {%- endset %}
+        {{ cvm_delete_where(this, condition) }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro cvm_delete_where(relation, condition) -%}
+    {#- A pre-hook's delete of the rows of `relation` where `condition` holds. -#}
+    {{ return(adapter.dispatch('cvm_delete_where', 'customer_value_warehouse')(relation, condition)) }}
+{%- endmacro %}
+
+{% macro default__cvm_delete_where(relation, condition) -%}
+    {{ return('delete from ' ~ relation ~ ' where ' ~ condition) }}
+{%- endmacro %}
+
+{% macro databricks__cvm_delete_where(relation, condition) -%}
+    {#- Delta tables delete like DuckDB's. -#}
+    {{ return(default__cvm_delete_where(relation, condition)) }}
+{%- endmacro %}
+
+{% macro spark__cvm_delete_where(relation, condition) -%}
+    {#- Parquet tables (the local Spark target) have no DELETE, and Spark does not overwrite a
+        table it reads: the rows to keep go to a scratch table and back. A rewrite of the kept
+        rows, where Delta would mark deleted files; run here, one statement at a time. -#}
+    {%- set kept = relation.incorporate(path={'identifier': relation.identifier ~ '__kept'}) -%}
+    {%- do run_query('drop table if exists ' ~ kept) -%}
+    {%- do run_query('create table ' ~ kept ~ ' using parquet as select * from ' ~ relation
+        ~ ' where not coalesce((' ~ condition ~ '), false)') -%}
+    {%- do run_query('insert overwrite table ' ~ relation ~ ' select * from ' ~ kept) -%}
+    {%- do run_query('drop table ' ~ kept) -%}
+    {{ return('') }}
 {%- endmacro %}

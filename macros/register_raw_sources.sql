@@ -33,7 +33,7 @@
             {% do schemas.append(table.schema) %}
             {% do statements.append('create schema if not exists ' ~ adapter.quote(table.schema)) %}
         {% endif %}
-        {% set path = cvm_find_raw_file(raw_dir, table.name, table.source_meta.file_formats) %}
+        {% set path = duckdb__cvm_find_raw_file(raw_dir, table.name, table.source_meta.file_formats) %}
         {% set is_required = table.meta.get('required', false) %}
         {% set columns = table.columns.values() | list %}
         {% if path is none %}
@@ -79,12 +79,73 @@
     {{ return(statements | join(';\n')) }}
 {% endmacro %}
 
-{% macro cvm_find_raw_file(raw_dir, name, file_formats) %}
+{% macro spark__register_raw_sources() %}
+    {#-
+        As on DuckDB: a view per table with exactly the contract's columns, all as text, over an
+        external table on the file or directory (`meta.spark_readers`). Spark SQL cannot list
+        files, so which input each table has comes from cvm.contract.find_raw_input, the rule
+        the raw gate applies too, in CVM_RAW_INPUTS (JSON, set by `python -m cvm.spark_dbt`).
+    -#}
+    {% if not execute %}{{ return('') }}{% endif %}
+    {% set inputs = fromjson(env_var('CVM_RAW_INPUTS', 'null')) %}
+    {% if inputs is none %}
+        {{ exceptions.raise_compiler_error(
+            "CVM_RAW_INPUTS is not set: run dbt on Spark through `python -m cvm.spark_dbt` "
+            ~ "(make build-spark does), which finds the raw files of CVM_RAW_DIR.") }}
+    {% endif %}
+    {% set schemas = [] %}
+    {% set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'shop') | list %}
+    {% for table in tables | sort(attribute='name') %}
+        {% set relation = api.Relation.create(schema=table.schema, identifier=table.identifier) %}
+        {% set file_relation = api.Relation.create(schema=table.schema, identifier=table.identifier ~ '__files') %}
+        {% if table.schema not in schemas %}
+            {% do schemas.append(table.schema) %}
+            {% do run_query('create schema if not exists ' ~ table.schema) %}
+        {% endif %}
+        {% set raw = inputs.get(table.name) %}
+        {% set columns = table.columns.values() | list %}
+        {% do run_query('drop table if exists ' ~ file_relation) %}
+        {% if raw is none %}
+            {% if table.meta.get('required', false) %}
+                {{ exceptions.raise_compiler_error(
+                    "Required raw file '" ~ table.name ~ "' not found in CVM_RAW_DIR (CVM_RAW_INPUTS).") }}
+            {% endif %}
+            {% set found = [] %}
+        {% else %}
+            {% do run_query('create table ' ~ file_relation ~ ' using '
+                ~ table.source_meta.spark_readers[raw.file_format].replace('{path}', cvm_sql_string(raw.location))) %}
+            {% set found = adapter.get_columns_in_relation(file_relation) | map(attribute='name') | map('lower') | list %}
+        {% endif %}
+        {% set missing = [] %}
+        {% set select_list = [] %}
+        {% for column in columns %}
+            {% if column.name in found %}
+                {% do select_list.append('cast(' ~ adapter.quote(column.name) ~ ' as string) as ' ~ adapter.quote(column.name)) %}
+            {% else %}
+                {% if raw is not none and column.meta.get('required', false) %}{% do missing.append(column.name) %}{% endif %}
+                {% do select_list.append('cast(null as string) as ' ~ adapter.quote(column.name)) %}
+            {% endif %}
+        {% endfor %}
+        {% if missing %}
+            {{ exceptions.raise_compiler_error(
+                "Raw file '" ~ raw.location ~ "' lacks required column(s) " ~ missing | join(', ')
+                ~ "; found: " ~ found | join(', ') ~ ". Rename the columns to the contract's names "
+                ~ "(see models/staging/shop/_shop__sources.yml).") }}
+        {% endif %}
+        {#- One statement per call: Spark SQL runs no scripts. -#}
+        {% do run_query('create or replace view ' ~ relation ~ ' as select ' ~ select_list | join(', ')
+            ~ (' from ' ~ file_relation if raw is not none else ' where false')) %}
+    {% endfor %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro duckdb__cvm_find_raw_file(raw_dir, name, file_formats) %}
     {#-
         What the reader reads for table `name`: the file `<name>.<format>`, or the glob of a
         directory `<name>/` of files of one format at any depth (dated files or hive-style
         partitions); none when neither exists. More than one is an error (cvm.contract's
         find_raw_input, which the raw gate runs before dbt, says the same in more words).
+        DuckDB's own (glob); on Spark, cvm.spark_dbt passes find_raw_input's answer.
     -#}
     {% set found = [] %}
     {% for file_format in file_formats %}
