@@ -22,11 +22,13 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build report test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
+.PHONY: help build build-spark report test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "                  (dbt vars for this build: make build VARS='{clv_margin: 0.35}')"
+	@echo "make build-spark  the same raw data built on a local Spark session (dbt-spark, Parquet"
+	@echo "                  tables in warehouse/spark): raw gate, dbt build, summary"
 	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
 	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
@@ -50,6 +52,11 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 build: $(INSTALLED)
 	$(BIN)/python -m cvm.build
+
+# The whole project on dbt-spark's `session` target (README, "Spark and Databricks"); needs Java
+# 17+. CVM_ENGINE=spark make build does the same.
+build-spark: $(INSTALLED)
+	CVM_ENGINE=spark $(BIN)/python -m cvm.build
 
 # The customer value report of the published warehouse (opened read-only): one self-contained
 # HTML page and a PNG per chart, in CVM_REPORT_DIR (default build/report). `make build` writes it

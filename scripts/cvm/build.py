@@ -35,12 +35,15 @@ from cvm import contract, incremental, publish, quality, semantic
 from cvm.clv.warehouse import MODEL_LABELS
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
-from cvm.relations import Relations
+from cvm.relations import DBT_SCHEMAS, Relations
 from cvm.report.page import DEFAULT_REPORT_DIR, report_dir, write_report
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
+# The local Spark target's warehouse: Parquet tables and their Derby metastore (profiles.yml).
+DEFAULT_SPARK_WAREHOUSE = PROJECT_DIR / "warehouse" / "spark"
+ENGINES = ("duckdb", "spark")
 # Great Expectations' Data Docs of the latest build (not committed).
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "build" / "data_docs"
 DBT = Path(sys.executable).with_name("dbt")
@@ -68,6 +71,9 @@ class Settings:
     duckdb_memory_limit: str = ""
     duckdb_threads: str | None = None
     duckdb_temp_directory: str | None = None
+    # CVM_ENGINE: duckdb (default), or spark for the local Spark target (make build-spark).
+    engine: str = "duckdb"
+    spark_warehouse: Path = DEFAULT_SPARK_WAREHOUSE
 
 
 class SettingsError(ValueError):
@@ -79,6 +85,10 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
     raw views dbt registers work from any working directory."""
     raw = env.get("CVM_RAW_DIR", "").strip()
     warehouse = env.get("CVM_DUCKDB_PATH", "").strip()
+    engine = env.get("CVM_ENGINE", "").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise SettingsError(f"CVM_ENGINE={engine!r}: use one of {', '.join(ENGINES)}")
+    spark_warehouse = env.get("CVM_SPARK_WAREHOUSE", "").strip()
     return Settings(
         raw_dir=Path(raw).resolve() if raw else DEMO_RAW_DIR,
         warehouse=Path(warehouse).resolve() if warehouse else DEFAULT_WAREHOUSE,
@@ -94,6 +104,10 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         or default_memory_limit(),
         duckdb_threads=env.get("CVM_DUCKDB_THREADS", "").strip() or None,
         duckdb_temp_directory=env.get("CVM_DUCKDB_TEMP_DIRECTORY", "").strip() or None,
+        engine=engine,
+        spark_warehouse=Path(spark_warehouse).resolve()
+        if spark_warehouse
+        else DEFAULT_SPARK_WAREHOUSE,
     )
 
 
@@ -185,17 +199,22 @@ def run_dbt(
     env: Mapping[str, str | None] | None = None,
     work_dir: Path | None = None,
     capture: bool = False,
+    engine: str = "duckdb",
 ) -> subprocess.CompletedProcess[str]:
     """dbt on this project in its own process: dbt keeps global state, and the process
     releases the warehouse file when it exits. ``env`` overrides the environment (None unsets
-    a variable); ``work_dir`` receives dbt's target/ and logs/."""
+    a variable); ``work_dir`` receives dbt's target/ and logs/. On ``engine`` spark, dbt runs
+    on the `spark` target through cvm.spark_dbt (Python models on the local session)."""
     full_env = {**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}
     for name, value in (env or {}).items():
         if value is None:
             full_env.pop(name, None)
         else:
             full_env[name] = value
-    command = [str(DBT), *args, "--project-dir", str(PROJECT_DIR)]
+    dbt = [str(DBT)] if engine == "duckdb" else [sys.executable, "-m", "cvm.spark_dbt"]
+    command = [*dbt, *args, "--project-dir", str(PROJECT_DIR)]
+    if engine == "spark":
+        command += ["--target", "spark"]
     if work_dir is not None:
         command += ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     return subprocess.run(
@@ -203,32 +222,44 @@ def run_dbt(
     )
 
 
-def build_warehouse(staging: Path, settings: Settings) -> bool:
-    """`dbt build` of ``settings.raw_dir`` into ``staging`` in two steps: staging first; then,
-    with the reprocess date found by comparing the new staging with the stored order facts (doc
-    block incremental_orders), everything else. Incremental models stored by an earlier version
-    with other columns are rebuilt in full. False when dbt failed."""
+def build_warehouse(staging: Path | None, settings: Settings) -> bool:
+    """`dbt build` of ``settings.raw_dir`` into ``staging`` (on Spark: into the Spark warehouse,
+    in place) in two steps: staging first; then, with the reprocess date found by comparing the
+    new staging with the stored order facts (doc block incremental_orders), everything else.
+    Incremental models stored by an earlier version with other columns are rebuilt in full
+    (DuckDB; on Spark the incremental model stops with dbt's schema-change error). False when
+    dbt failed."""
     refresh = ["--full-refresh"] if settings.full_refresh else []
     # What dbt reads from the environment (profiles.yml, dbt_project.yml), set for its process
     # only; None unsets a variable the caller's shell may hold.
     env: dict[str, str | None] = {
-        "CVM_DUCKDB_PATH": str(staging),
         "CVM_RAW_DIR": str(settings.raw_dir),
         "CVM_AS_OF_DATE": settings.as_of_date,
         "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
         "DBT_TARGET_PATH": str(settings.target_dir),
-        "CVM_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "CVM_DUCKDB_THREADS": settings.duckdb_threads,
-        "CVM_DUCKDB_TEMP_DIRECTORY": settings.duckdb_temp_directory,
     }
+    if settings.engine == "spark":
+        env["CVM_SPARK_WAREHOUSE"] = str(settings.spark_warehouse)
+    else:
+        env |= {
+            "CVM_DUCKDB_PATH": str(staging),
+            "CVM_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+            "CVM_DUCKDB_THREADS": settings.duckdb_threads,
+            "CVM_DUCKDB_TEMP_DIRECTORY": settings.duckdb_temp_directory,
+        }
     extra = vars_arguments(settings.dbt_vars)
-    if run_dbt(["build", "--select", "staging", *refresh, *extra], env=env).returncode:
+    engine = settings.engine
+    staged = run_dbt(["build", "--select", "staging", *refresh, *extra], env=env, engine=engine)
+    if staged.returncode:
         return False
     if not settings.full_refresh:
-        manifest = json.loads((settings.target_dir / "manifest.json").read_text())
-        with duckdb.connect(str(staging), read_only=True) as con:
-            stale = incremental.stale_incremental_models(con, manifest)
-            changes = {} if stale else incremental.earliest_source_changes(con)
+        if engine == "spark":
+            stale, changes = [], spark_source_changes(settings)
+        else:
+            manifest = json.loads((settings.target_dir / "manifest.json").read_text())
+            with duckdb.connect(str(staging), read_only=True) as con:
+                stale = incremental.stale_incremental_models(con, manifest)
+                changes = {} if stale else incremental.earliest_source_changes(con)
         if stale:
             print(
                 f"{', '.join(stale)} stored with other columns than the project now defines "
@@ -245,7 +276,24 @@ def build_warehouse(staging: Path, settings: Settings) -> bool:
                 f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
             )
             env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
-    return not run_dbt(["build", "--exclude", "staging", *refresh, *extra], env=env).returncode
+    rest = ["build", "--exclude", "staging", *refresh, *extra]
+    return not run_dbt(rest, env=env, engine=engine).returncode
+
+
+def spark_source_changes(settings: Settings) -> dict[str, dt.date]:
+    """incremental.earliest_source_changes on the Spark warehouse, in a process of its own:
+    Spark's embedded metastore admits one process at a time, and dbt's comes next."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cvm.spark_warehouse", "source-changes"],
+        env={**os.environ, "CVM_SPARK_WAREHOUSE": str(settings.spark_warehouse)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        raise RuntimeError(f"The source change check on Spark failed: {result.stderr[-2000:]}")
+    changes = json.loads(result.stdout.strip().splitlines()[-1])
+    return {kind: dt.date.fromisoformat(day) for kind, day in changes.items()}
 
 
 def _lifetime_value_lines(
@@ -347,32 +395,50 @@ def summarize(
     report_line: str | None = None,
 ) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        relations = Relations(con)
-        quarantine = relations["stg_shop__quarantined_rows"]
-        as_of, as_of_source = con.execute(
-            f"select as_of_date, as_of_date_source from {relations['base_shop__as_of_date']}"
-        ).fetchone()
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_type in ('BASE TABLE', 'VIEW') and table_schema in "
             f"({', '.join('?' for _ in SUMMARY_SCHEMAS)}) order by 1, 2",
             list(SUMMARY_SCHEMAS),
         ).fetchall()
-        counts = [
-            (
-                f"{schema}.{name}",
-                con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0],
-            )
-            for schema, name in tables
-        ]
-        quarantined = con.execute(
-            "select source_table, quarantine_reason, count(*) "
-            f"from {quarantine} group by all order by 1, 2"
-        ).fetchall()
-        value_basis = _value_basis_line(con, relations)
-        lifetime_value, warnings = _lifetime_value_lines(con, relations)
+        return summary(
+            con,
+            Relations(con),
+            tables,
+            f"Warehouse built and published in {seconds:.0f} s: {warehouse}",
+            raw_dir,
+            gates,
+            report_line,
+        )
+
+
+def summary(
+    con: Any,
+    relations: Relations,
+    tables: Sequence[tuple[str, str]],
+    headline: str,
+    raw_dir: Path,
+    gates: Sequence[quality.GateResult] = (),
+    report_line: str | None = None,
+) -> str:
+    """The build's summary from a connection to the warehouse (DuckDB's, or
+    cvm.spark_warehouse's, which answers the same calls): ``tables`` are counted."""
+    quarantine = relations["stg_shop__quarantined_rows"]
+    as_of, as_of_source = con.execute(
+        f"select as_of_date, as_of_date_source from {relations['base_shop__as_of_date']}"
+    ).fetchone()
+    counts = [
+        (f"{schema}.{name}", con.execute(f"select count(*) from {schema}.{name}").fetchone()[0])
+        for schema, name in tables
+    ]
+    quarantined = con.execute(
+        "select source_table, quarantine_reason, count(*) "
+        f"from {quarantine} group by all order by 1, 2"
+    ).fetchall()
+    value_basis = _value_basis_line(con, relations)
+    lifetime_value, warnings = _lifetime_value_lines(con, relations)
     lines = [
-        f"Warehouse built and published in {seconds:.0f} s: {warehouse}",
+        headline,
         f"  raw data:  {raw_dir}",
         f"  as of:     {as_of} ({as_of_source})",
         value_basis,
@@ -410,11 +476,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        if settings.engine == "spark":
+            with publish.build_lock(settings.spark_warehouse):
+                return build_on_spark(settings, args.demo_customers)
         with publish.build_lock(settings.warehouse):
             return build_and_publish(settings, args.demo_customers)
     except publish.BuildInProgressError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def gate_raw_files(
+    settings: Settings,
+) -> tuple[dict[str, Any], quality.GxRunner, quality.GateResult]:
+    """The raw gate on settings.raw_dir, its report printed: the thresholds and the runner
+    (a fresh Data Docs site) for the gates after it, and its result."""
+    thresholds = quality.load_thresholds()
+    runner = quality.GxRunner(fresh_directory(settings.data_docs_dir))
+    print("Raw gate: Great Expectations on the raw files (thresholds: gx/thresholds.yml)")
+    raw_gate = run_raw_gate(
+        settings.raw_dir, as_of_setting(settings.as_of_date), thresholds, runner
+    )
+    print(raw_gate.report())
+    return thresholds, runner, raw_gate
 
 
 def build_and_publish(settings: Settings, demo_customers: int) -> int:
@@ -425,13 +509,7 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
     target_dir = settings.target_dir
 
     started = time.perf_counter()
-    thresholds = quality.load_thresholds()
-    runner = quality.GxRunner(fresh_directory(settings.data_docs_dir))
-    print("Raw gate: Great Expectations on the raw files (thresholds: gx/thresholds.yml)")
-    raw_gate = run_raw_gate(
-        settings.raw_dir, as_of_setting(settings.as_of_date), thresholds, runner
-    )
-    print(raw_gate.report())
+    thresholds, runner, raw_gate = gate_raw_files(settings)
     if not raw_gate.passed:
         return not_published("The raw gate failed (critical findings above)", settings.warehouse)
     staging = publish.staging_copy(settings.warehouse)
@@ -470,6 +548,47 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
         )
         return 1
     return 0
+
+
+def build_on_spark(settings: Settings, demo_customers: int) -> int:
+    """`make build-spark`: demo data when none is given, the raw gate, and `dbt build` of the
+    whole project (seeds, snapshots, models, Python models, tests) on the local Spark target,
+    into settings.spark_warehouse, then the summary read through Spark. dbt writes the Spark
+    tables in place (no staging copy), and the saved-query exports, the mart gate and the
+    report are DuckDB's steps (README, "Spark and Databricks")."""
+    ensure_demo_data(settings, demo_customers)
+    started = time.perf_counter()
+    _, _, raw_gate = gate_raw_files(settings)
+    if not raw_gate.passed:
+        print("\nThe raw gate failed (critical findings above): nothing built.", file=sys.stderr)
+        return 1
+    print(f"Building on local Spark into {settings.spark_warehouse}")
+    if not build_warehouse(None, settings):
+        print("\nBuild failed: see the dbt output above.", file=sys.stderr)
+        details = failed_nodes(settings.target_dir)
+        if details:
+            print("What failed:" + "".join(f"\n  {line}" for line in details), file=sys.stderr)
+        return 1
+    print("\n" + summarize_spark(settings, time.perf_counter() - started, [raw_gate]))
+    return 0
+
+
+def summarize_spark(
+    settings: Settings, seconds: float, gates: Sequence[quality.GateResult] = ()
+) -> str:
+    """The summary of a local Spark build, read through Spark (after dbt has exited: the
+    metastore admits one process)."""
+    from cvm.spark_warehouse import SparkConnection, local_session
+
+    session = local_session({**os.environ, "CVM_SPARK_WAREHOUSE": str(settings.spark_warehouse)})
+    try:
+        con = SparkConnection(session)
+        names = sorted(con.relation_names((*DBT_SCHEMAS, *SUMMARY_SCHEMAS)))
+        tables = [(schema, name) for schema, name in names if schema in SUMMARY_SCHEMAS]
+        headline = f"Warehouse built on local Spark in {seconds:.0f} s: {settings.spark_warehouse}"
+        return summary(con, Relations.from_names(names), tables, headline, settings.raw_dir, gates)
+    finally:
+        session.stop()
 
 
 def write_build_report(warehouse: Path, directory: Path) -> tuple[str, str | None]:

@@ -33,7 +33,7 @@ CHANGED_ORDERS = """
     staged as (
         select orders.order_id, cast(orders.ordered_at as date) as order_date,
                hash(orders.customer_id, orders.ordered_at, orders.status, orders.order_total,
-                    coalesce(credited.credited_amount, 0)) as row_hash
+                    coalesce(credited.credited_amount, cast(0 as decimal(18, 2)))) as row_hash
         from {stg_shop__orders} as orders
         left join credited on orders.order_id = credited.order_id
     ),
@@ -122,10 +122,14 @@ def stale_incremental_models(con: duckdb.DuckDBPyConnection, manifest: dict[str,
     return sorted(stale)
 
 
-def earliest_source_changes(con: duckdb.DuckDBPyConnection) -> dict[str, dt.date]:
+def earliest_source_changes(
+    con: duckdb.DuckDBPyConnection, relations: Relations | None = None
+) -> dict[str, dt.date]:
     """The earliest changed order date per kind of change (kinds without changes left out).
-    Empty as well when the facts were never built: the build then creates them in full."""
-    relations = Relations(con)
+    Empty as well when the facts were never built: the build then creates them in full.
+    ``con`` may be cvm.spark_warehouse's connection, with its ``relations``: the SQL is
+    portable (each engine's own row hash compares rows it stored itself)."""
+    relations = Relations(con) if relations is None else relations
     if not all(fact in relations for fact in FACTS):
         return {}
     changes = {}

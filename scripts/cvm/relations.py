@@ -8,7 +8,7 @@ a model moved to another schema is found, and a missing one fails with a clear m
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import duckdb
 
@@ -32,12 +32,22 @@ class Relations(Mapping[str, str]):
             """,
             [database, database],
         ).fetchall()
-        prefix = f"{database}." if database else ""
+        self._names = self._by_model(rows, f"{database}." if database else "")
+
+    @classmethod
+    def from_names(cls, rows: Iterable[tuple[str, str]]) -> Relations:
+        """From (schema, name) pairs another engine listed (cvm.spark_warehouse)."""
+        relations = cls.__new__(cls)
+        relations._names = cls._by_model(rows, "")
+        return relations
+
+    @staticmethod
+    def _by_model(rows: Iterable[tuple[str, str]], prefix: str) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for schema, name in rows:
             if schema in DBT_SCHEMAS:
                 found.setdefault(name, []).append(f"{prefix}{schema}.{name}")
-        self._names = found
+        return found
 
     def __getitem__(self, model: str) -> str:
         names = self._names.get(model)
