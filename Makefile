@@ -22,7 +22,7 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build build-spark report test lint conventions semantic slim-ci format lock benchmark benchmark-clv clean
+.PHONY: help build build-spark report test lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
@@ -37,6 +37,7 @@ help:
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
 	@echo "                  (without STATE: build and test everything, as make build does)"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
+	@echo "make benchmark-spark  dbt build on DuckDB and on local Spark at 10k and 100k (slow)"
 	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M (BG/NBD, Pareto/NBD),"
 	@echo "                  the model selection at 1M, ours at 10M (slow)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -138,6 +139,10 @@ test: lint conventions semantic
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
+
+# dbt build of the same raw files on DuckDB and on local Spark, at 10k and 100k customers (slow).
+benchmark-spark: $(INSTALLED)
+	$(BIN)/python benchmarks/build_benchmark.py --engines --sizes 10000 100000 --repeats 3
 
 # The CLV benchmark's references (pymc-marketing, lifetimes) live in a venv of their own, so
 # that pymc's dependencies never enter the project's lock.

@@ -2,6 +2,9 @@
 
 Each step runs `--repeats` times on fresh outputs; the table reports medians and rows per second.
     .venv/bin/python benchmarks/build_benchmark.py --sizes 100000 1000000 --repeats 3
+With --engines: a full `dbt build` of the same raw files on DuckDB and on the local Spark
+target (make benchmark-spark).
+    .venv/bin/python benchmarks/build_benchmark.py --engines --sizes 10000 100000 --repeats 3
 """
 
 from __future__ import annotations
@@ -114,21 +117,58 @@ def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
     ]
 
 
+def bench_engines(customers: int, repeats: int, work: Path) -> list[str]:
+    """A full `dbt build` (every model, snapshot, seed and test) of one raw directory on DuckDB
+    and on local Spark, each on a fresh warehouse."""
+    raw_dir, warehouse, spark_warehouse = work / "raw", work / "cvm.duckdb", work / "spark"
+    manifest = generate(raw_dir, customers=customers, quiet=True)
+
+    def on_duckdb() -> None:
+        fresh(warehouse)
+        dbt(["build"], raw_dir, warehouse, work)
+
+    def on_spark() -> None:
+        fresh(spark_warehouse)
+        env = {"CVM_RAW_DIR": str(raw_dir), "CVM_SPARK_WAREHOUSE": str(spark_warehouse)}
+        result = run_dbt(["build"], env=env, work_dir=work, capture=True, engine="spark")
+        if result.returncode != 0:
+            sys.exit(f"dbt build on Spark failed:\n{result.stdout[-4000:]}")
+
+    print(f"{customers:,} customers", file=sys.stderr)
+    duckdb_s = timed(on_duckdb, repeats, "dbt build on DuckDB")
+    spark_s = timed(on_spark, repeats, "dbt build on local Spark")
+    orders, raw_rows = manifest["row_counts"]["orders"], sum(manifest["row_counts"].values())
+    return [
+        f"| {customers:,} | {orders:,} | {raw_rows:,} | {duckdb_s:.1f} | {spark_s:.1f} "
+        f"| {spark_s / duckdb_s:.1f} |"
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, default=PROJECT_DIR / "build" / "benchmark")
+    parser.add_argument(
+        "--engines", action="store_true", help="dbt build on DuckDB and on local Spark"
+    )
     args = parser.parse_args(argv)
 
-    rows = [
-        "| customers | orders | raw rows (all files) | step | median s | raw rows / s |",
-        "|---:|---:|---:|---|---:|---:|",
-    ]
+    if args.engines:
+        rows = [
+            "| customers | orders | raw rows (all files) "
+            "| DuckDB s | local Spark s | Spark / DuckDB |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+    else:
+        rows = [
+            "| customers | orders | raw rows (all files) | step | median s | raw rows / s |",
+            "|---:|---:|---:|---|---:|---:|",
+        ]
     for customers in args.sizes:
         work = fresh(args.work_dir / str(customers))
         work.mkdir(parents=True)
-        rows += bench_size(customers, args.repeats, work)
+        rows += (bench_engines if args.engines else bench_size)(customers, args.repeats, work)
         shutil.rmtree(work)
     report = "\n".join(
         [

@@ -112,8 +112,11 @@
             {% endif %}
             {% set found = [] %}
         {% else %}
-            {% do run_query('create table ' ~ file_relation ~ ' using '
-                ~ table.source_meta.spark_readers[raw.file_format].replace('{path}', cvm_sql_string(raw.location))) %}
+            {% set reader = table.source_meta.spark_readers[raw.file_format]
+                .replace('{path}', cvm_sql_string(raw.directory))
+                .replace('{glob}', cvm_sql_string(raw.glob))
+                .replace('{recursive}', cvm_sql_string(raw.recursive)) %}
+            {% do run_query('create table ' ~ file_relation ~ ' using ' ~ reader) %}
             {% set found = adapter.get_columns_in_relation(file_relation) | map(attribute='name') | map('lower') | list %}
         {% endif %}
         {% set missing = [] %}
@@ -128,7 +131,7 @@
         {% endfor %}
         {% if missing %}
             {{ exceptions.raise_compiler_error(
-                "Raw file '" ~ raw.location ~ "' lacks required column(s) " ~ missing | join(', ')
+                "Raw file '" ~ raw.name ~ "' lacks required column(s) " ~ missing | join(', ')
                 ~ "; found: " ~ found | join(', ') ~ ". Rename the columns to the contract's names "
                 ~ "(see models/staging/shop/_shop__sources.yml).") }}
         {% endif %}

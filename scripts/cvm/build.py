@@ -33,7 +33,7 @@ import yaml
 
 from cvm import contract, incremental, publish, quality, semantic
 from cvm.clv.warehouse import MODEL_LABELS
-from cvm.quality.mart_gate import run_mart_gate
+from cvm.quality.mart_gate import mart_batches, run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import DBT_SCHEMAS, Relations
 from cvm.report.page import DEFAULT_REPORT_DIR, report_dir, write_report
@@ -551,14 +551,14 @@ def build_and_publish(settings: Settings, demo_customers: int) -> int:
 
 
 def build_on_spark(settings: Settings, demo_customers: int) -> int:
-    """`make build-spark`: demo data when none is given, the raw gate, and `dbt build` of the
-    whole project (seeds, snapshots, models, Python models, tests) on the local Spark target,
-    into settings.spark_warehouse, then the summary read through Spark. dbt writes the Spark
-    tables in place (no staging copy), and the saved-query exports, the mart gate and the
-    report are DuckDB's steps (README, "Spark and Databricks")."""
+    """`make build-spark`: demo data when none is given, the raw gate, `dbt build` of the whole
+    project (seeds, snapshots, models, Python models, tests) on the local Spark target into
+    settings.spark_warehouse, then the mart gate and the summary, both read through Spark. dbt
+    writes the Spark tables in place (no staging copy to publish), and the saved-query exports
+    and the report are DuckDB's steps (README, "Spark and Databricks")."""
     ensure_demo_data(settings, demo_customers)
     started = time.perf_counter()
-    _, _, raw_gate = gate_raw_files(settings)
+    thresholds, runner, raw_gate = gate_raw_files(settings)
     if not raw_gate.passed:
         print("\nThe raw gate failed (critical findings above): nothing built.", file=sys.stderr)
         return 1
@@ -569,26 +569,35 @@ def build_on_spark(settings: Settings, demo_customers: int) -> int:
         if details:
             print("What failed:" + "".join(f"\n  {line}" for line in details), file=sys.stderr)
         return 1
-    print("\n" + summarize_spark(settings, time.perf_counter() - started, [raw_gate]))
-    return 0
-
-
-def summarize_spark(
-    settings: Settings, seconds: float, gates: Sequence[quality.GateResult] = ()
-) -> str:
-    """The summary of a local Spark build, read through Spark (after dbt has exited: the
-    metastore admits one process)."""
     from cvm.spark_warehouse import SparkConnection, local_session
 
+    # After dbt has exited: Spark's embedded metastore admits one process at a time.
     session = local_session({**os.environ, "CVM_SPARK_WAREHOUSE": str(settings.spark_warehouse)})
     try:
         con = SparkConnection(session)
-        names = sorted(con.relation_names((*DBT_SCHEMAS, *SUMMARY_SCHEMAS)))
+        names = sorted(con.relation_names(list(dict.fromkeys([*DBT_SCHEMAS, *SUMMARY_SCHEMAS]))))
+        relations = Relations.from_names(names)
+        print("Mart gate: Great Expectations on the marts (read through Spark)")
+        mart_gate = runner.validate(
+            "marts", mart_batches(con, relations, thresholds), quality.GateResult("marts")
+        )
+        print(mart_gate.report())
+        if not mart_gate.passed:
+            print(
+                f"\nThe mart gate failed (critical findings above). dbt wrote the tables of "
+                f"{settings.spark_warehouse} in place: do not hand them to BI before the cause is "
+                "fixed and a build passes.",
+                file=sys.stderr,
+            )
+            return 1
         tables = [(schema, name) for schema, name in names if schema in SUMMARY_SCHEMAS]
+        seconds = time.perf_counter() - started
         headline = f"Warehouse built on local Spark in {seconds:.0f} s: {settings.spark_warehouse}"
-        return summary(con, Relations.from_names(names), tables, headline, settings.raw_dir, gates)
+        text = summary(con, relations, tables, headline, settings.raw_dir, [raw_gate, mart_gate])
     finally:
         session.stop()
+    print("\n" + text)
+    return 0
 
 
 def write_build_report(warehouse: Path, directory: Path) -> tuple[str, str | None]:

@@ -62,15 +62,22 @@ def register_local_session() -> None:
 
 
 def raw_inputs(raw_dir: Path) -> dict[str, dict[str, str]]:
-    """Each contract table's raw input in ``raw_dir`` (tables without one are left out)."""
+    """Each contract table's raw input in ``raw_dir`` (tables without one are left out), as
+    the source YAML's ``spark_readers`` take it: a directory (Spark's metastore wants a table's
+    path to be one), the files in it to read, and whether to look at any depth."""
     found = {}
     for table in contract.load().tables:
         raw = contract.find_raw_input(raw_dir, table.name)
-        if raw is not None:
-            found[table.name] = {
-                "location": str(raw.location.resolve()),
-                "file_format": raw.file_format,
-            }
+        if raw is None:
+            continue
+        location = raw.location.resolve()
+        found[table.name] = {
+            "name": raw.name,
+            "file_format": raw.file_format,
+            "directory": str(location if raw.is_directory else location.parent),
+            "glob": f"*.{raw.file_format}" if raw.is_directory else location.name,
+            "recursive": str(raw.is_directory).lower(),
+        }
     return found
 
 

@@ -108,71 +108,77 @@ def run_mart_gate(
     previous: Path | None = None,
 ) -> GateResult:
     """Validate the marts of ``warehouse``; ``previous`` is the last published warehouse."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        batches = mart_batches(con, Relations(con), thresholds)
+        if previous is not None and previous.exists():
+            rule = thresholds["marts"]["max_tier_share_shift"]
+            batches += tier_shift_batches(con, previous, rule)
+    return runner.validate("marts", batches, GateResult("marts"))
+
+
+def mart_batches(con: Any, relations: Relations, thresholds: dict[str, Any]) -> list[Batch]:
+    """The gate's batches of one build: row counts, RFM scores, P(alive) and CLV coverage.
+    ``con`` is a DuckDB connection, or cvm.spark_warehouse's (the SQL is portable)."""
     import great_expectations.expectations as gxe
 
     settings = thresholds["marts"]
-    batches: list[Batch] = []
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        relations = Relations(con)
-        customer_value = relations["customer_value"]
-        rule = settings["reconcile_rows"]
+    customer_value = relations["customer_value"]
+    rule = settings["reconcile_rows"]
+    batches = [
+        Batch(
+            "row counts",
+            con.execute(RECONCILE_SQL.format_map(relations)).df(),
+            [
+                gxe.ExpectColumnPairValuesToBeEqual(
+                    column_A="mart_rows",
+                    column_B="staging_rows",
+                    meta=meta(rule, "reconcile_rows"),
+                )
+            ],
+        )
+    ]
+    batches += score_batches(con, settings["rfm_scores"], customer_value)
+    fits = fit_statuses(con, relations["clv_model_parameters"])
+    if any(status == "fitted" for model, status in fits.items() if model != "gamma_gamma"):
+        # Only customers with a P(alive): a skipped or failed fit leaves it null on purpose.
+        p_alive = settings["mean_p_alive"]
         batches.append(
             Batch(
-                "row counts",
-                con.execute(RECONCILE_SQL.format_map(relations)).df(),
+                f"{customer_value} (customers with a P(alive))",
+                con.execute(
+                    f"select avg(p_alive) as mean_p_alive from {customer_value} "
+                    "where p_alive is not null"
+                ).df(),
                 [
-                    gxe.ExpectColumnPairValuesToBeEqual(
-                        column_A="mart_rows",
-                        column_B="staging_rows",
-                        meta=meta(rule, "reconcile_rows"),
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column="mean_p_alive",
+                        min_value=p_alive["min"],
+                        max_value=p_alive["max"],
+                        meta=meta(p_alive, "mean_p_alive", unit="share"),
                     )
                 ],
             )
         )
-        batches += score_batches(con, settings["rfm_scores"], customer_value)
-        fits = fit_statuses(con, relations["clv_model_parameters"])
-        if any(status == "fitted" for model, status in fits.items() if model != "gamma_gamma"):
-            # Only customers with a P(alive): a skipped or failed fit leaves it null on purpose.
-            p_alive = settings["mean_p_alive"]
-            batches.append(
-                Batch(
-                    f"{customer_value} (customers with a P(alive))",
-                    con.execute(
-                        f"select avg(p_alive) as mean_p_alive from {customer_value} "
-                        "where p_alive is not null"
-                    ).df(),
-                    [
-                        gxe.ExpectColumnValuesToBeBetween(
-                            column="mean_p_alive",
-                            min_value=p_alive["min"],
-                            max_value=p_alive["max"],
-                            meta=meta(p_alive, "mean_p_alive", unit="share"),
-                        )
-                    ],
-                )
+    if set(fits.values()) == {"fitted"}:
+        # Coverage among the customers whose fit ran: every purchasing customer is in it.
+        with_clv = settings["min_share_with_clv"]
+        batches.append(
+            Batch(
+                f"{customer_value} (purchasing customers)",
+                con.execute(
+                    f"select count(clv) / count(*) as share_with_clv from {customer_value} "
+                    "where purchase_count_lifetime > 0"
+                ).df(),
+                [
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column="share_with_clv",
+                        min_value=with_clv["value"],
+                        meta=meta(with_clv, "min_share_with_clv", unit="share"),
+                    )
+                ],
             )
-        if set(fits.values()) == {"fitted"}:
-            # Coverage among the customers whose fit ran: every purchasing customer is in it.
-            with_clv = settings["min_share_with_clv"]
-            batches.append(
-                Batch(
-                    f"{customer_value} (purchasing customers)",
-                    con.execute(
-                        f"select count(clv) / count(*) as share_with_clv from {customer_value} "
-                        "where purchase_count_lifetime > 0"
-                    ).df(),
-                    [
-                        gxe.ExpectColumnValuesToBeBetween(
-                            column="share_with_clv",
-                            min_value=with_clv["value"],
-                            meta=meta(with_clv, "min_share_with_clv", unit="share"),
-                        )
-                    ],
-                )
-            )
-        if previous is not None and previous.exists():
-            batches += tier_shift_batches(con, previous, settings["max_tier_share_shift"])
-    return runner.validate("marts", batches, GateResult("marts"))
+        )
+    return batches
 
 
 def meta(rule: dict[str, Any], name: str, unit: str | None = None) -> dict[str, Any]:
