@@ -29,7 +29,12 @@ if getattr(sys.modules["__main__"], "__spec__", None) is None:
 # Files whose tests chain the most builds (minutes each), handed out first so that no worker
 # is left running one of them alone at the end (a scheduling hint: a stale entry costs only
 # time). The rest keep their collection order.
-LONGEST_FILES = ("test_incremental.py", "test_real_exports.py", "test_publish.py")
+LONGEST_FILES = (
+    "test_spark_build.py",
+    "test_incremental.py",
+    "test_real_exports.py",
+    "test_publish.py",
+)
 
 T = TypeVar("T")
 
