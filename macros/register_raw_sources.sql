@@ -38,12 +38,7 @@
         {% set columns = table.columns.values() | list %}
         {% if path is none %}
             {% if is_required %}
-                {{ exceptions.raise_compiler_error(
-                    "Required raw file '" ~ table.name ~ "." ~ table.source_meta.file_formats
-                    | join("' or '" ~ table.name ~ ".") ~ "' (or a directory '" ~ table.name
-                    ~ "/' of such files) not found in "
-                    ~ "CVM_RAW_DIR='" ~ raw_dir ~ "'. Set CVM_RAW_DIR to the directory of your exports, "
-                    ~ "or run `make build` without it to use generated demo data.") }}
+                {% do cvm_raise_missing_raw_file(table, raw_dir, 'make build') %}
             {% endif %}
             {% set select_list = [] %}
             {% for column in columns %}
@@ -107,8 +102,7 @@
         {% do run_query('drop table if exists ' ~ file_relation) %}
         {% if raw is none %}
             {% if table.meta.get('required', false) %}
-                {{ exceptions.raise_compiler_error(
-                    "Required raw file '" ~ table.name ~ "' not found in CVM_RAW_DIR (CVM_RAW_INPUTS).") }}
+                {% do cvm_raise_missing_raw_file(table, var('raw_dir'), 'make build-spark') %}
             {% endif %}
             {% set found = [] %}
         {% else %}
@@ -140,6 +134,15 @@
             ~ (' from ' ~ file_relation if raw is not none else ' where false')) %}
     {% endfor %}
     {{ return('') }}
+{% endmacro %}
+
+{% macro cvm_raise_missing_raw_file(table, raw_dir, command) %}
+    {#- The raw hook's error for a required table without a file or directory. -#}
+    {{ exceptions.raise_compiler_error(
+        "Required raw file '" ~ table.name ~ "." ~ table.source_meta.file_formats
+        | join("' or '" ~ table.name ~ ".") ~ "' (or a directory '" ~ table.name
+        ~ "/' of such files) not found in CVM_RAW_DIR='" ~ raw_dir ~ "'. Set CVM_RAW_DIR to the "
+        ~ "directory of your exports, or run `" ~ command ~ "` without it to use generated demo data.") }}
 {% endmacro %}
 
 {% macro duckdb__cvm_find_raw_file(raw_dir, name, file_formats) %}

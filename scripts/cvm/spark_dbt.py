@@ -81,11 +81,15 @@ def raw_inputs(raw_dir: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+# The project's default raw directory (var raw_dir in dbt_project.yml), as dbt resolves it.
+DEMO_RAW_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
+
+
 def environment(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with CVM_RAW_INPUTS for the raw directory it names (CVM_RAW_DIR)."""
-    raw_dir = env.get("CVM_RAW_DIR", "").strip()
-    inputs = raw_inputs(Path(raw_dir)) if raw_dir else {}
-    return {**env, "CVM_RAW_INPUTS": json.dumps(inputs)}
+    """``env`` with CVM_RAW_INPUTS for the raw directory it names (CVM_RAW_DIR, else the
+    demo data's)."""
+    raw_dir = Path(env.get("CVM_RAW_DIR", "").strip() or DEMO_RAW_DIR)
+    return {**env, "CVM_RAW_INPUTS": json.dumps(raw_inputs(raw_dir))}
 
 
 def main(argv: list[str] | None = None) -> None:

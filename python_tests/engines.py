@@ -1,0 +1,142 @@
+"""Builds on two engines compared: the marts of a DuckDB warehouse and of a local Spark
+warehouse in one representation, and the differences between them (python_tests/
+test_spark_build.py, test_spark_daily.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cvm import build
+
+# Relative tolerance of numbers; the CLV fits' parameters are an optimiser's answer, equal to
+# its tolerance, and everything scored from them follows them.
+RELATIVE = 1e-9
+CLV_RELATIVE = 1e-6
+CLV_MARTS = {
+    "clv_model_parameters",
+    "clv_holdout_report",
+    "customer_value",
+    "next_best_actions",
+    "contact_plan",
+    "contact_plan_summary",
+}
+
+EXPORT_SPARK_MARTS = """
+import sys
+from pathlib import Path
+import pyarrow.parquet as pq
+from cvm.spark_warehouse import SparkConnection, local_session
+session = local_session()
+out = Path(sys.argv[1])
+for schema, name in SparkConnection(session).relation_names(["marts"]):
+    pq.write_table(session.table(f"{schema}.{name}").toArrow(), out / f"{name}.parquet")
+session.stop()
+"""
+
+
+def normalised(table: pa.Table) -> pd.DataFrame:
+    """One representation for both engines: decimals as floats, time zones dropped (Spark
+    reads timestamps in the session's zone, UTC), integers as nullable Int64."""
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_decimal(kind) or pa.types.is_floating(kind):
+            columns[name] = column.cast(pa.float64()).to_pandas()
+        elif pa.types.is_integer(kind):
+            columns[name] = column.cast(pa.int64()).to_pandas(types_mapper=pd.ArrowDtype)
+        elif pa.types.is_timestamp(kind):
+            columns[name] = column.cast(pa.timestamp("us")).to_pandas()
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns)
+
+
+def differences(expected: pd.DataFrame, actual: pd.DataFrame, relative: float) -> list[str]:
+    """How ``actual`` differs from ``expected``: columns, row count, and per column the rows
+    whose value differs (numbers beyond ``relative`` of the value or of the column's largest
+    value), rows matched after sorting both by every column (numbers rounded, so a last-digit
+    difference does not reorder them)."""
+    # Columns that time a step (fit_seconds, solve_seconds) differ from run to run.
+    timed = [c for c in expected.columns if c.endswith("_seconds")]
+    expected, actual = expected.drop(columns=timed), actual.drop(columns=timed, errors="ignore")
+    if list(expected.columns) != list(actual.columns):
+        return [f"columns {list(expected.columns)} != {list(actual.columns)}"]
+    if len(expected) != len(actual):
+        return [f"{len(expected)} rows != {len(actual)} rows"]
+    numbers = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+
+    def sorted_rows(frame: pd.DataFrame) -> pd.DataFrame:
+        keys = frame.astype({c: "float64" for c in numbers}).round(dict.fromkeys(numbers, 6))
+        keys = keys.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else str(v)))
+        return frame.iloc[np.lexsort([keys[c] for c in reversed(keys.columns)])].reset_index(
+            drop=True
+        )
+
+    expected, actual = sorted_rows(expected), sorted_rows(actual)
+    found = []
+    for column in expected.columns:
+        want, got = expected[column], actual[column]
+        if column in numbers:
+            want, got = want.astype("float64"), got.astype("float64")
+            # Relative to the value, or to the column's largest value: a difference of two
+            # near-equal numbers (a gain net of its cost) keeps its inputs' absolute error.
+            scale = np.nanmax(np.abs(want)) if want.notna().any() else 0.0
+            same = np.isclose(got, want, rtol=relative, atol=relative * scale, equal_nan=True)
+        else:
+            same = (want.isna() & got.isna()) | (want.astype(str) == got.astype(str))
+        if not np.all(same):
+            row = int(np.flatnonzero(~np.asarray(same))[0])
+            found.append(
+                f"{column}: {int((~np.asarray(same)).sum())} rows differ, e.g. {want[row]!r} "
+                f"!= {got[row]!r}"
+            )
+    return found
+
+
+def duckdb_marts(warehouse: Path, schema: str = "marts") -> dict[str, pd.DataFrame]:
+    """Every table and view of ``schema`` in a DuckDB warehouse, normalised."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [schema],
+            ).fetchall()
+        ]
+        return {
+            name: normalised(con.execute(f"select * from {schema}.{name}").arrow().read_all())
+            for name in names
+        }
+
+
+def build_spark(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`make build-spark` (the command it runs), with ``env`` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "cvm.build"],
+        cwd=build.PROJECT_DIR,
+        env=env | {"CVM_ENGINE": "spark"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def export_spark(warehouse: Path, out: Path, schema: str = "marts") -> dict[str, pd.DataFrame]:
+    out.mkdir(parents=True)
+    script = EXPORT_SPARK_MARTS.replace('["marts"]', f'["{schema}"]')
+    subprocess.run(
+        [sys.executable, "-c", script, str(out)],
+        env={**os.environ, "CVM_SPARK_WAREHOUSE": str(warehouse)},
+        check=True,
+        capture_output=True,
+    )
+    return {path.stem: normalised(pq.read_table(path)) for path in out.glob("*.parquet")}
