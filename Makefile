@@ -28,7 +28,7 @@ help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
 	@echo "                  (dbt vars for this build: make build VARS='{clv_margin: 0.35}')"
 	@echo "make build-spark  the same raw data built on a local Spark session (dbt-spark, Parquet"
-	@echo "                  tables in warehouse/spark): raw gate, dbt build, summary"
+	@echo "                  tables in warehouse/spark): raw gate, dbt build, mart gate, summary"
 	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
 	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
@@ -57,6 +57,7 @@ build: $(INSTALLED)
 # The whole project on dbt-spark's `session` target (README, "Spark and Databricks"); needs Java
 # 17+. CVM_ENGINE=spark make build does the same.
 build-spark: $(INSTALLED)
+	@command -v java >/dev/null || { echo "error: make build-spark needs Java 17+ (Spark runs on it)" >&2; exit 1; }
 	CVM_ENGINE=spark $(BIN)/python -m cvm.build
 
 # The customer value report of the published warehouse (opened read-only): one self-contained

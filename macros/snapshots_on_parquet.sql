@@ -4,6 +4,7 @@
     own snapshot materialization runs with a merge done as a rewrite: the same SCD2 history
     (check strategy, hard-delete records), a full rewrite of the snapshot table per run where
     Delta would merge. Delta, Iceberg and Hudi tables (Databricks) keep the adapter's merge.
+    Two dbt-spark macros dbt's materialization calls are replaced too (below).
 -#}
 
 {% materialization snapshot, adapter='spark' %}
@@ -61,4 +62,11 @@
     {#- dbt's snapshot materialization names the relation with the node's database, which a
         Spark node does not have (Spark names tables by schema and name). -#}
     {{ return(dbt.default__get_or_create_relation(none, schema, identifier, type)) }}
+{%- endmacro %}
+
+{% macro spark__get_columns_in_relation(relation) -%}
+    {#- dbt's columns (name, data type), as on every other engine. dbt-spark's macro returns the
+        raw rows of `describe extended` instead, so dbt's snapshot found none of the stored
+        columns by name and wrote its hard-delete records with every source column null. -#}
+    {{ return(adapter.get_columns_in_relation(relation)) }}
 {%- endmacro %}

@@ -42,8 +42,8 @@ class DailyOnSpark:
     today: subprocess.CompletedProcess[str]
     spark_marts: dict[str, pd.DataFrame]
     full_refresh: dict[str, pd.DataFrame]
-    deleted_orders: set[int]
-    snapshot_deletions: set[int]
+    deleted_orders: set[str]
+    snapshot_deletions: set[str]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def daily_on_spark(tmp_path_factory) -> DailyOnSpark:
         )
         with duckdb.connect() as con:
             deleted = {
-                row[0]
+                str(row[0])  # staging keeps keys as text
                 for row in con.execute(
                     f"select order_id from read_parquet('{yesterday_raw}/orders.parquet') except "
                     f"select order_id from read_parquet('{today_raw}/orders.parquet')"
