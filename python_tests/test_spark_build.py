@@ -101,6 +101,7 @@ def test_the_comparison_finds_a_planted_difference(engine_builds):
     assert differences(customer_value, customer_value.iloc[1:], RELATIVE)
 
 
+@pytest.mark.spark_extended
 def test_a_csv_table_directory_stages_alike_on_both_engines(tmp_path):
     """Staging of CSV exports with bad rows, the orders as a directory of monthly files: every
     base table, staging view and quarantine row equal on DuckDB and on Spark."""

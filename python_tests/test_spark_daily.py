@@ -33,7 +33,7 @@ from test_incremental import (
     without_orders,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark_extended]
 
 
 @dataclass(frozen=True)
