@@ -22,7 +22,7 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build build-spark report test test-spark lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
+.PHONY: help build build-spark report test lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
@@ -32,7 +32,6 @@ help:
 	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
 	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
-	@echo "make test-spark  the Spark builds make test leaves out (daily build, CSV directories)"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
@@ -97,7 +96,8 @@ semantic: $(INSTALLED)
 # PROD_WAREHOUSE: production's DuckDB file, attached read-only under the database name that
 # manifest uses. CVM_RAW_DIR: the raw files staging reads (default data/demo, as `make build`).
 # Without STATE there is nothing to defer to, and building nothing would pass a change unseen:
-# it then builds and tests everything as `make build` does (gates, exports and report included),
+# it then builds and tests everything as `make build` does (gates, exports and report included;
+# dbt's unit tests too, which a data build leaves out),
 # into CI_WAREHOUSE, with dbt's target/ and logs/ and the report under build/ci/ so those of the
 # last build stay.
 STATE ?=
@@ -120,7 +120,7 @@ endif
 	if [ -n "$$changed" ]; then $(BIN)/sqlfluff lint $$changed; else echo "No SQL file changed since $(BASE_REF)."; fi
 	mkdir -p $(dir $(CI_WAREHOUSE)) && rm -f $(CI_WAREHOUSE) $(CI_WAREHOUSE).wal
 ifeq ($(strip $(STATE)),)
-	CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" DBT_TARGET_PATH="$(abspath build/ci/target)" \
+	CVM_UNIT_TESTS=1 CVM_DUCKDB_PATH="$(abspath $(CI_WAREHOUSE))" DBT_TARGET_PATH="$(abspath build/ci/target)" \
 	DBT_LOG_PATH="$(abspath build/ci/logs)" CVM_REPORT_DIR="$(abspath build/ci/report)" \
 	$(BIN)/python -m cvm.build
 else
@@ -137,12 +137,7 @@ format: $(INSTALLED)
 # --durations: the slowest tests in every run's log, to keep an eye on CI's 30-minute budget.
 test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
-	$(BIN)/pytest --numprocesses auto --dist loadfile --durations 15 -m "not spark_extended"
-
-# The Spark builds make test leaves out for CI's time budget (README, "Spark and Databricks"):
-# the daily build on Spark and CSV directories staged on Spark.
-test-spark: $(INSTALLED)
-	$(BIN)/pytest --numprocesses auto --dist loadfile -m spark_extended
+	$(BIN)/pytest --numprocesses auto --dist loadfile --durations 15
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py

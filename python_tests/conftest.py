@@ -30,7 +30,6 @@ if getattr(sys.modules["__main__"], "__spec__", None) is None:
 # is left running one of them alone at the end (a scheduling hint: a stale entry costs only
 # time). The rest keep their collection order.
 LONGEST_FILES = (
-    "test_spark_daily.py",
     "test_spark_build.py",
     "test_incremental.py",
     "test_real_exports.py",

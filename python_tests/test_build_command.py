@@ -59,6 +59,7 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
         {
             "CVM_RAW_DIR": str(tmp_path),
             "CVM_FULL_REFRESH": "1",
+            "CVM_UNIT_TESTS": "Yes",
             "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
             "CVM_AS_OF_DATE": "2026-05-31",
             "DBT_TARGET_PATH": str(tmp_path / "t"),
@@ -66,10 +67,12 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
         }
     )
     assert (settings.raw_dir, settings.is_demo, settings.full_refresh) == (tmp_path, False, True)
+    assert settings.unit_tests
     assert (settings.reprocess_orders_from, settings.as_of_date) == ("2026-03-01", "2026-05-31")
     assert (settings.target_dir, settings.data_docs_dir) == (tmp_path / "t", tmp_path / "docs")
     defaults = build.resolve_settings({})
     assert (defaults.is_demo, defaults.full_refresh, defaults.as_of_date) == (True, False, None)
+    assert not defaults.unit_tests
     assert defaults.data_docs_dir == build.PROJECT_DIR / "build" / "data_docs"
 
 
@@ -133,6 +136,9 @@ def test_a_clean_demo_build_has_no_warnings(published_build):
     )
     assert len(dbt_runs) == 2, published_build.stdout[-3000:]
     assert dbt_runs == [("0", "0", "0")] * 2
+    # A data build leaves dbt's unit tests to make test and CI (test_unit_tests.py runs them).
+    assert "dbt's unit tests are left to make test and CI" in published_build.stdout
+    assert " unit_test " not in published_build.stdout
     gates = re.findall(
         r"(raw|marts) gate: +passed \d+ expectations, (\d+) warnings", published_build.stdout
     )

@@ -202,6 +202,9 @@ def test_without_state_it_builds_and_tests_every_model(branch, tmp_path):
     run = json.loads((branch / "build" / "ci" / "target" / "run_results.json").read_text())
     statuses = {r["status"] for r in run["results"] if r["unique_id"].startswith("test.")}
     assert statuses and statuses <= {"pass", "warn"}
+    # CI runs dbt's unit tests too (a data build leaves them out): those of the last call.
+    unit_tests = {r["unique_id"] for r in run["results"] if r["unique_id"].startswith("unit_test.")}
+    assert unit_tests and unit_tests <= set(manifest["unit_tests"])
     # dbt's target/ and logs/ of the project, and its report, stay as the last build left them.
     assert not (branch / "target").exists() and not (branch / "logs").exists()
     assert (branch / "build" / "ci" / "report" / "index.html").is_file()

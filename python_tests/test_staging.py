@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def raw_row_count(raw_dir: Path, table: str) -> int:
 
 def test_build_with_bad_rows_stays_green(bad_rows_build):
     assert_green(bad_rows_build.result)
+
+
+def test_dbt_build_runs_every_unit_test_and_each_passes(bad_rows_build):
+    """`dbt build` runs the unit tests (make build leaves them to this and to CI)."""
+    target = bad_rows_build.warehouse.parent / "target"
+    unit_tests = set(json.loads((target / "manifest.json").read_text())["unit_tests"])
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    passed = {result["unique_id"] for result in results if result["status"] == "pass"}
+    assert len(unit_tests) >= 25
+    assert unit_tests - passed == set()
 
 
 def test_quarantine_counts_equal_what_the_generator_injected(bad_rows_build):

@@ -7,6 +7,7 @@ failed report fails the command, but the warehouse it could not chart stays publ
 
 Environment (all optional; see the README): CVM_RAW_DIR, CVM_AS_OF_DATE, CVM_DUCKDB_PATH,
 CVM_FULL_REFRESH (1: rebuild incremental models from scratch; snapshots keep their history),
+CVM_UNIT_TESTS (1: run dbt's unit tests too; make test and CI run them),
 CVM_REPROCESS_ORDERS_FROM (rebuild the order facts from this date; see incremental.py),
 CVM_VARS (dbt vars as YAML, e.g. '{clv_margin: 0.35}'; `make build VARS=...` sets it),
 CVM_REPORT_DIR (where the report goes; default build/report), CVM_DATA_DOCS_DIR (where the
@@ -61,6 +62,9 @@ class Settings:
     is_demo: bool
     dbt_vars: dict[str, Any] = field(default_factory=dict)
     full_refresh: bool = False
+    # dbt's unit tests check the SQL on fixed inputs, the same in every build of the same code:
+    # make test and CI run them (dbt's advice), a data build skips them unless asked.
+    unit_tests: bool = False
     reprocess_orders_from: str | None = None  # a backfill date the user asked for
     as_of_date: str | None = None  # CVM_AS_OF_DATE as given: dbt parses it (or says why not)
     target_dir: Path = PROJECT_DIR / "target"
@@ -94,7 +98,8 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         warehouse=Path(warehouse).resolve() if warehouse else DEFAULT_WAREHOUSE,
         is_demo=not raw,
         dbt_vars=parse_dbt_vars(env.get("CVM_VARS", "")),
-        full_refresh=env.get("CVM_FULL_REFRESH", "").strip() in {"1", "true", "yes"},
+        full_refresh=is_set(env, "CVM_FULL_REFRESH"),
+        unit_tests=is_set(env, "CVM_UNIT_TESTS"),
         reprocess_orders_from=env.get("CVM_REPROCESS_ORDERS_FROM", "").strip() or None,
         as_of_date=env.get("CVM_AS_OF_DATE", "").strip() or None,
         target_dir=Path(env.get("DBT_TARGET_PATH") or PROJECT_DIR / "target"),
@@ -109,6 +114,11 @@ def resolve_settings(env: Mapping[str, str]) -> Settings:
         if spark_warehouse
         else DEFAULT_SPARK_WAREHOUSE,
     )
+
+
+def is_set(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no setting: 1, true or yes (any case) turn it on."""
+    return env.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
 # What a Great Expectations Data Docs site holds (a partly written one holds some of it).
@@ -230,6 +240,7 @@ def build_warehouse(staging: Path | None, settings: Settings) -> bool:
     (DuckDB; on Spark the incremental model stops with dbt's schema-change error). False when
     dbt failed."""
     refresh = ["--full-refresh"] if settings.full_refresh else []
+    unit_tests = [] if settings.unit_tests else ["--exclude-resource-type", "unit_test"]
     # What dbt reads from the environment (profiles.yml, dbt_project.yml), set for its process
     # only; None unsets a variable the caller's shell may hold.
     env: dict[str, str | None] = {
@@ -249,7 +260,10 @@ def build_warehouse(staging: Path | None, settings: Settings) -> bool:
         }
     extra = vars_arguments(settings.dbt_vars)
     engine = settings.engine
-    staged = run_dbt(["build", "--select", "staging", *refresh, *extra], env=env, engine=engine)
+    if not settings.unit_tests:
+        print("dbt's unit tests are left to make test and CI (CVM_UNIT_TESTS=1 runs them here).")
+    staging_step = ["build", "--select", "staging", *refresh, *unit_tests, *extra]
+    staged = run_dbt(staging_step, env=env, engine=engine)
     if staged.returncode:
         return False
     if not settings.full_refresh:
@@ -276,7 +290,7 @@ def build_warehouse(staging: Path | None, settings: Settings) -> bool:
                 f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
             )
             env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
-    rest = ["build", "--exclude", "staging", *refresh, *extra]
+    rest = ["build", "--exclude", "staging", *refresh, *unit_tests, *extra]
     return not run_dbt(rest, env=env, engine=engine).returncode
 
 
