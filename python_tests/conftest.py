@@ -30,6 +30,7 @@ if getattr(sys.modules["__main__"], "__spec__", None) is None:
 # is left running one of them alone at the end (a scheduling hint: a stale entry costs only
 # time). The rest keep their collection order.
 LONGEST_FILES = (
+    "test_spark_daily.py",
     "test_spark_build.py",
     "test_incremental.py",
     "test_real_exports.py",
@@ -40,9 +41,10 @@ T = TypeVar("T")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first; each file's tests stay together and in order (a stable sort on
-    the file), so module fixtures are set up once."""
-    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)
+    """The longest files first, in LONGEST_FILES' order; each file's tests stay together and in
+    order (a stable sort on the file), so module fixtures are set up once."""
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
 
 
 def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:

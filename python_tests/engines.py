@@ -1,6 +1,6 @@
 """Builds on two engines compared: the marts of a DuckDB warehouse and of a local Spark
 warehouse in one representation, and the differences between them (python_tests/
-test_spark_build.py)."""
+test_spark_build.py, test_spark_daily.py)."""
 
 from __future__ import annotations
 
