@@ -12,3 +12,11 @@
         ) * 0.01 as decimal(18, 2)
     )
 {%- endmacro %}
+
+{% macro cvm_money_from_double(expression) -%}
+    {#- A double amount in whole cents, rounded half up, alike on every engine: to 6 decimals
+        first, which absorbs the last-bit differences of each engine's own double arithmetic
+        (percentile_cont interpolates its own way on each) and the ways each casts a double
+        to a decimal, then to cents from that exact decimal. -#}
+    cast(cast(round({{ expression }}, 6) as decimal(24, 6)) as decimal(18, 2))
+{%- endmacro %}

@@ -149,15 +149,16 @@ final as (
         cast(own_spend_lookback as decimal(18, 2)) as own_spend_lookback,
         lookalike_group,
         lookalike_customers,
-        cast(wallet_modelled as decimal(18, 2)) as wallet_modelled,
+        {{ cvm_money_from_double('wallet_modelled') }} as wallet_modelled,
         cast(own_spend_lookback / nullif(wallet_modelled, 0) as {{ cvm_type_double() }}) as share_of_wallet_modelled,
         -- From the rounded wallet, so the headroom is exact on every engine.
         cast(
-            cast(wallet_modelled as decimal(18, 2)) - cast(own_spend_lookback as decimal(18, 2)) as decimal(18, 2)
+            {{ cvm_money_from_double('wallet_modelled') }}
+            - cast(own_spend_lookback as decimal(18, 2)) as decimal(18, 2)
         ) as wallet_headroom_modelled,
-        cast(wallet_reported as decimal(18, 2)) as wallet_reported,
+        {{ cvm_money_from_double('wallet_reported') }} as wallet_reported,
         cast(latest_reported_share_of_wallet_pct as {{ cvm_type_double() }}) / 100 as share_of_wallet_reported,
-        cast(wallet_reported - own_spend_lookback as decimal(18, 2)) as wallet_headroom_reported
+        {{ cvm_money_from_double('wallet_reported - own_spend_lookback') }} as wallet_headroom_reported
     from walleted
 
 )
