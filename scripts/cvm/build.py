@@ -232,13 +232,13 @@ def run_dbt(
     )
 
 
-def build_warehouse(staging: Path | None, settings: Settings) -> bool:
+def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None) -> bool:
     """`dbt build` of ``settings.raw_dir`` into ``staging`` (on Spark: into the Spark warehouse,
-    in place) in two steps: staging first; then, with the reprocess date found by comparing the
-    new staging with the stored order facts (doc block incremental_orders), everything else.
-    Incremental models stored by an earlier version with other columns are rebuilt in full
-    (DuckDB; on Spark the incremental model stops with dbt's schema-change error). False when
-    dbt failed."""
+    in place, with dbt in this process on the SparkSession ``spark``) in two steps: staging
+    first; then, with the reprocess date found by comparing the new staging with the stored
+    order facts (doc block incremental_orders), everything else. Incremental models stored by an
+    earlier version with other columns are rebuilt in full (DuckDB; on Spark the incremental
+    model stops with dbt's schema-change error). False when dbt failed."""
     refresh = ["--full-refresh"] if settings.full_refresh else []
     unit_tests = [] if settings.unit_tests else ["--exclude-resource-type", "unit_test"]
     # What dbt reads from the environment (profiles.yml, dbt_project.yml), set for its process
@@ -262,13 +262,23 @@ def build_warehouse(staging: Path | None, settings: Settings) -> bool:
     engine = settings.engine
     if not settings.unit_tests:
         print("dbt's unit tests are left to make test and CI (CVM_UNIT_TESTS=1 runs them here).")
-    staging_step = ["build", "--select", "staging", *refresh, *unit_tests, *extra]
-    staged = run_dbt(staging_step, env=env, engine=engine)
-    if staged.returncode:
+
+    def dbt_step(args: list[str]) -> bool:
+        if engine == "spark":
+            from cvm import spark_dbt
+
+            return spark_dbt.invoke(args, {**env, "DBT_PROFILES_DIR": str(PROJECT_DIR)})
+        return not run_dbt(args, env=env).returncode
+
+    if not dbt_step(["build", "--select", "staging", *refresh, *unit_tests, *extra]):
         return False
     if not settings.full_refresh:
         if engine == "spark":
-            stale, changes = [], spark_source_changes(settings)
+            from cvm.spark_warehouse import SparkConnection
+
+            con = SparkConnection(spark)
+            relations = Relations.from_names(con.relation_names())
+            stale, changes = [], incremental.earliest_source_changes(con, relations)  # type: ignore[arg-type]
         else:
             manifest = json.loads((settings.target_dir / "manifest.json").read_text())
             with duckdb.connect(str(staging), read_only=True) as con:
@@ -290,24 +300,7 @@ def build_warehouse(staging: Path | None, settings: Settings) -> bool:
                 f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
             )
             env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
-    rest = ["build", "--exclude", "staging", *refresh, *unit_tests, *extra]
-    return not run_dbt(rest, env=env, engine=engine).returncode
-
-
-def spark_source_changes(settings: Settings) -> dict[str, dt.date]:
-    """incremental.earliest_source_changes on the Spark warehouse, in a process of its own:
-    Spark's embedded metastore admits one process at a time, and dbt's comes next."""
-    result = subprocess.run(
-        [sys.executable, "-m", "cvm.spark_warehouse", "source-changes"],
-        env={**os.environ, "CVM_SPARK_WAREHOUSE": str(settings.spark_warehouse)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        raise RuntimeError(f"The source change check on Spark failed: {result.stderr[-2000:]}")
-    changes = json.loads(result.stdout.strip().splitlines()[-1])
-    return {kind: dt.date.fromisoformat(day) for kind, day in changes.items()}
+    return dbt_step(["build", "--exclude", "staging", *refresh, *unit_tests, *extra])
 
 
 def _lifetime_value_lines(
@@ -577,17 +570,18 @@ def build_on_spark(settings: Settings, demo_customers: int) -> int:
         print("\nThe raw gate failed (critical findings above): nothing built.", file=sys.stderr)
         return 1
     print(f"Building on local Spark into {settings.spark_warehouse}")
-    if not build_warehouse(None, settings):
-        print("\nBuild failed: see the dbt output above.", file=sys.stderr)
-        details = failed_nodes(settings.target_dir)
-        if details:
-            print("What failed:" + "".join(f"\n  {line}" for line in details), file=sys.stderr)
-        return 1
     from cvm.spark_warehouse import SparkConnection, local_session
 
-    # After dbt has exited: Spark's embedded metastore admits one process at a time.
+    # One SparkSession for every step, dbt's included (Spark's embedded metastore admits one
+    # process at a time, and each start costs about 15 s).
     session = local_session({**os.environ, "CVM_SPARK_WAREHOUSE": str(settings.spark_warehouse)})
     try:
+        if not build_warehouse(None, settings, session):
+            print("\nBuild failed: see the dbt output above.", file=sys.stderr)
+            details = failed_nodes(settings.target_dir)
+            if details:
+                print("What failed:" + "".join(f"\n  {line}" for line in details), file=sys.stderr)
+            return 1
         con = SparkConnection(session)
         names = sorted(con.relation_names(list(dict.fromkeys([*DBT_SCHEMAS, *SUMMARY_SCHEMAS]))))
         relations = Relations.from_names(names)

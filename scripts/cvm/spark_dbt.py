@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,12 @@ class LocalSessionPythonJobHelper:
 
 def register_local_session() -> None:
     """Add ``local_session`` to dbt-spark's submission methods and make it the default of
-    ``session`` connections."""
+    ``session`` connections (once per process)."""
     from dbt.adapters.spark.impl import SparkAdapter
+
+    if getattr(SparkAdapter, "_cvm_local_session", False):
+        return
+    SparkAdapter._cvm_local_session = True  # type: ignore[attr-defined]
 
     helpers = SparkAdapter.python_submission_helpers.fget
     default = SparkAdapter.default_python_submission_method.fget
@@ -81,8 +86,9 @@ def raw_inputs(raw_dir: Path) -> dict[str, dict[str, str]]:
     return found
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The project's default raw directory (var raw_dir in dbt_project.yml), as dbt resolves it.
-DEMO_RAW_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"
+DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 
 
 def environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -90,6 +96,37 @@ def environment(env: Mapping[str, str]) -> dict[str, str]:
     demo data's)."""
     raw_dir = Path(env.get("CVM_RAW_DIR", "").strip() or DEMO_RAW_DIR)
     return {**env, "CVM_RAW_INPUTS": json.dumps(raw_inputs(raw_dir))}
+
+
+@contextmanager
+def environment_set(env: Mapping[str, str | None]) -> Iterator[None]:
+    """os.environ with ``env`` applied (None unsets), restored afterwards: dbt reads its
+    settings and env_var() from the process environment."""
+    saved = dict(os.environ)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def invoke(args: Sequence[str], env: Mapping[str, str | None]) -> bool:
+    """dbt on the `spark` target in this process, True when it succeeded. dbt-spark's session
+    method takes the SparkSession already running here, so the steps of a build share one JVM
+    and one metastore connection: a step in a process of its own started Spark and opened the
+    metastore again (about 15 s each), and Derby admits one process at a time."""
+    register_local_session()
+    from dbt.cli.main import dbtRunner
+
+    with environment_set(env):
+        os.environ.update(environment(os.environ))
+        result = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR), "--target", "spark"])
+    return result.success
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,8 +3,9 @@ as the profile's `spark` target (read from profiles.yml, so the two cannot drift
 connection with the few DuckDB methods the build's summary uses (``execute`` returning
 ``fetchone``, ``fetchall`` and ``df``).
 
-Spark's embedded metastore (Derby) admits one process at a time: open this after dbt has
-finished, never beside it.
+Spark's embedded metastore (Derby) admits one process at a time: `make build-spark` runs dbt
+in its own process, on this session (cvm.spark_dbt.invoke); nothing else may open the warehouse
+meanwhile.
 """
 
 from __future__ import annotations
@@ -90,27 +91,3 @@ class SparkConnection:
                 for row in self.session.sql(f"show tables in {schema}").collect():
                     if not row["isTemporary"]:
                         yield schema, row["tableName"]
-
-
-def source_changes() -> dict[str, str]:
-    """cvm.incremental's source change check on the local Spark warehouse (dates as ISO)."""
-    from cvm import incremental
-    from cvm.relations import Relations
-
-    session = local_session()
-    try:
-        con = SparkConnection(session)
-        relations = Relations.from_names(con.relation_names())
-        changes = incremental.earliest_source_changes(con, relations)  # type: ignore[arg-type]
-        return {kind: day.isoformat() for kind, day in changes.items()}
-    finally:
-        session.stop()
-
-
-if __name__ == "__main__":
-    import json
-    import sys
-
-    if sys.argv[1:] != ["source-changes"]:
-        sys.exit("usage: python -m cvm.spark_warehouse source-changes")
-    print(json.dumps(source_changes()))
