@@ -136,7 +136,7 @@ def test_a_clean_demo_build_has_no_warnings(published_build):
     )
     assert len(dbt_runs) == 2, published_build.stdout[-3000:]
     assert dbt_runs == [("0", "0", "0")] * 2
-    # A data build leaves dbt's unit tests to make test and CI (test_unit_tests.py runs them).
+    # A data build leaves dbt's unit tests to make test and CI (test_staging.py checks them).
     assert "dbt's unit tests are left to make test and CI" in published_build.stdout
     assert " unit_test " not in published_build.stdout
     gates = re.findall(
