@@ -1,6 +1,11 @@
-"""The whole project on local Spark (profiles.yml target `spark`, run through cvm.spark_dbt):
-`dbt build` of every seed, snapshot, model (the Python models too), data test and unit test
-from the same raw files as a DuckDB build, and every mart equal to DuckDB's."""
+"""The whole project on local Spark (profiles.yml target `spark`), day after day, from the same
+raw files as DuckDB (10,000 generated customers). Yesterday's source: `dbt build` of every
+seed, snapshot, model (the Python models too), data test and unit test on Spark, and every mart
+equal to a DuckDB build. Today's source, with late, changed and deleted rows of every age
+(test_incremental's scenario): `make build-spark` on the same Spark warehouse, incremental, and
+every mart equal to a DuckDB full refresh, with the deleted orders closed in the Spark order
+snapshot. Then CSV exports with bad rows, staged alike (the daily build's source is clean:
+`make build-spark` runs the raw gate, which stops bad rows of that kind, as it should)."""
 
 from __future__ import annotations
 
@@ -12,50 +17,135 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import once_per_run
+from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE, once_per_run
 from cvm import build
 from cvm.generate import generate
-from dbt_project import dbt_build
-from engines import CLV_MARTS, CLV_RELATIVE, RELATIVE, differences, duckdb_marts, export_spark
+from dbt_project import NO_UNIT_TESTS, dbt_build, make_build_env
+from engines import (
+    CLV_MARTS,
+    CLV_RELATIVE,
+    RELATIVE,
+    build_spark,
+    differences,
+    duckdb_marts,
+    export_spark,
+)
+from test_incremental import (
+    CHANGED_SOURCE,
+    YESTERDAY,
+    add_late_credit_notes,
+    held_back_orders,
+    raw_variant,
+    without_orders,
+)
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 10_000
+# Small data on two cores: one shuffle partition per stage, and four dbt threads so that both
+# cores stay busy while statements wait on the metastore (the results do not depend on either).
+SPARK_SETTINGS = {"CVM_SPARK_SHUFFLE_PARTITIONS": "1", "CVM_SPARK_THREADS": "4"}
 
 
 @dataclass(frozen=True)
-class EngineBuilds:
-    duckdb_marts: dict[str, pd.DataFrame]
-    spark_marts: dict[str, pd.DataFrame]
-    spark_result: subprocess.CompletedProcess[str]
+class SparkDays:
+    """Yesterday's `dbt build` and today's `make build-spark` on one Spark warehouse, with
+    the DuckDB builds they are compared with (marts normalised by engines.normalised)."""
+
+    yesterday: subprocess.CompletedProcess[str]
+    today: subprocess.CompletedProcess[str]
+    spark_yesterday: dict[str, pd.DataFrame]
+    duckdb_yesterday: dict[str, pd.DataFrame]
+    spark_today: dict[str, pd.DataFrame]
+    full_refresh_today: dict[str, pd.DataFrame]
+    deleted_orders: set[str]
+    snapshot_deletions: set[str]
+
+
+def succeeded(result: subprocess.CompletedProcess[str]) -> bool:
+    return result.returncode == 0
 
 
 @pytest.fixture(scope="module")
-def engine_builds(tmp_path_factory) -> EngineBuilds:
-    def both(work: Path) -> EngineBuilds:
-        raw = work / "raw"
-        generate(raw, customers=CUSTOMERS, seed=5, inject_bad_rows=True, quiet=True)
-        duck = dbt_build(raw, work / "cvm.duckdb", work / "duckdb")
-        assert duck.returncode == 0, duck.stdout[-3000:]
+def spark_days(tmp_path_factory) -> SparkDays:
+    def both_days(work: Path) -> SparkDays:
+        base = work / "raw"
+        generate(base, customers=CUSTOMERS, seed=5, end_date=PUBLISHED_END_DATE, quiet=True)
+        yesterday_raw = raw_variant(
+            base, work / "raw_yesterday", without_orders(held_back_orders())
+        )
+        today_raw = raw_variant(base, work / "raw_today", CHANGED_SOURCE)
+        add_late_credit_notes(today_raw)
+        spark = work / "spark"
         env = {
-            "CVM_RAW_DIR": str(raw),
-            "CVM_SPARK_WAREHOUSE": str(work / "spark"),
+            "CVM_RAW_DIR": str(yesterday_raw),
+            "CVM_AS_OF_DATE": YESTERDAY,
+            "CVM_SPARK_WAREHOUSE": str(spark),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_USE_COLORS": "false",
+            **SPARK_SETTINGS,
         }
-        spark = build.run_dbt(
+        yesterday = build.run_dbt(
             ["build"], env=env, work_dir=work / "spark_dbt", capture=True, engine="spark"
         )
-        ok = spark.returncode == 0
-        spark_marts = export_spark(work / "spark", work / "spark_marts") if ok else {}
-        return EngineBuilds(duckdb_marts(work / "cvm.duckdb"), spark_marts, spark)
+        spark_yesterday = (
+            export_spark(spark, work / "spark_yesterday")["marts"] if succeeded(yesterday) else {}
+        )
+        duck = dbt_build(yesterday_raw, work / "yesterday.duckdb", work / "dy", as_of=YESTERDAY)
+        assert succeeded(duck), duck.stdout[-3000:]
+        today = build_spark(
+            make_build_env(work, today_raw, work / "unused.duckdb")
+            | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF, "CVM_SPARK_WAREHOUSE": str(spark)}
+            | SPARK_SETTINGS
+        )
+        full = dbt_build(today_raw, work / "full.duckdb", work / "full", as_of=PUBLISHED_AS_OF)
+        assert succeeded(full), full.stdout[-3000:]
+        ok = succeeded(yesterday) and succeeded(today)
+        exported = export_spark(spark, work / "spark_today", "marts", "snapshots") if ok else {}
+        with duckdb.connect() as con:
+            deleted = {
+                str(row[0])  # staging keeps keys as text
+                for row in con.execute(
+                    f"select order_id from read_parquet('{yesterday_raw}/orders.parquet') except "
+                    f"select order_id from read_parquet('{today_raw}/orders.parquet')"
+                ).fetchall()
+            }
+        order_snapshots = exported.get("snapshots", {}).get(
+            "order_snapshots", pd.DataFrame(columns=["order_id", "dbt_is_deleted"])
+        )
+        recorded = set(
+            order_snapshots.loc[order_snapshots["dbt_is_deleted"].astype(str) == "True", "order_id"]
+        )
+        return SparkDays(
+            yesterday,
+            today,
+            spark_yesterday,
+            duckdb_marts(work / "yesterday.duckdb"),
+            exported.get("marts", {}),
+            duckdb_marts(work / "full.duckdb"),
+            deleted,
+            recorded,
+        )
 
-    return once_per_run(tmp_path_factory, "engine_builds", both)
+    return once_per_run(tmp_path_factory, "spark_days", both_days)
 
 
-def test_every_node_builds_and_passes_on_spark(engine_builds):
-    result = engine_builds.spark_result
-    assert result.returncode == 0, result.stdout[-5000:]
+def mart_differences(
+    expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFrame]
+) -> dict[str, list[str]]:
+    """Per mart, how the Spark build differs from DuckDB's (engines.differences)."""
+    assert sorted(actual) == sorted(expected)
+    found = {}
+    for name, frame in expected.items():
+        relative = CLV_RELATIVE if name in CLV_MARTS else RELATIVE
+        if problems := differences(frame, actual[name], relative):
+            found[name] = problems
+    return found
+
+
+def test_every_node_builds_and_passes_on_spark(spark_days):
+    result = spark_days.yesterday
+    assert succeeded(result), result.stdout[-5000:]
     # Seeds, snapshots, SQL and Python models, data and unit tests all ran.
     for kind in (
         "seed file",
@@ -68,19 +158,27 @@ def test_every_node_builds_and_passes_on_spark(engine_builds):
     assert "ERROR=0" in result.stdout and "SKIP=0" in result.stdout
 
 
-def test_every_mart_on_spark_equals_duckdb(engine_builds):
-    assert sorted(engine_builds.spark_marts) == sorted(engine_builds.duckdb_marts)
-    found = {}
-    for name, expected in engine_builds.duckdb_marts.items():
-        relative = CLV_RELATIVE if name in CLV_MARTS else RELATIVE
-        problems = differences(expected, engine_builds.spark_marts[name], relative)
-        if problems:
-            found[name] = problems
-    assert not found, found
+def test_every_mart_on_spark_equals_duckdb(spark_days):
+    assert not mart_differences(spark_days.duckdb_yesterday, spark_days.spark_yesterday)
 
 
-def test_the_comparison_finds_a_planted_difference(engine_builds):
-    customer_value = engine_builds.spark_marts["customer_value"]
+def test_a_daily_build_on_spark_equals_a_full_refresh(spark_days):
+    result = spark_days.today
+    assert succeeded(result), result.stdout[-4000:] + result.stderr[-4000:]
+    assert "The source changed since the last build (orders from" in result.stdout, result.stdout[
+        -3000:
+    ]
+    assert "Warehouse built on local Spark" in result.stdout
+    assert not mart_differences(spark_days.full_refresh_today, spark_days.spark_today)
+
+
+def test_orders_deleted_at_the_source_are_closed_in_the_spark_snapshot(spark_days):
+    assert len(spark_days.deleted_orders) > 5
+    assert spark_days.snapshot_deletions == spark_days.deleted_orders
+
+
+def test_the_comparison_finds_a_planted_difference(spark_days):
+    customer_value = spark_days.spark_yesterday["customer_value"]
     assert differences(customer_value, customer_value.copy(), RELATIVE) == []
     # 1e-8 of the largest value: beyond 1e-9 of the value and of the column's largest.
     planted = customer_value.copy()
@@ -101,7 +199,6 @@ def test_the_comparison_finds_a_planted_difference(engine_builds):
     assert differences(customer_value, customer_value.iloc[1:], RELATIVE)
 
 
-@pytest.mark.spark_extended
 def test_a_csv_table_directory_stages_alike_on_both_engines(tmp_path):
     """Staging of CSV exports with bad rows, the orders as a directory of monthly files: every
     base table, staging view and quarantine row equal on DuckDB and on Spark."""
@@ -121,7 +218,8 @@ def test_a_csv_table_directory_stages_alike_on_both_engines(tmp_path):
     assert duck.returncode == 0, duck.stdout[-3000:]
     env = {"CVM_RAW_DIR": str(raw), "CVM_SPARK_WAREHOUSE": str(tmp_path / "spark")}
     spark = build.run_dbt(
-        ["build", "--select", "staging"],
+        # The staging unit tests ran on Spark in yesterday's build above.
+        ["build", "--select", "staging", *NO_UNIT_TESTS],
         env=env,
         work_dir=tmp_path / "spark_dbt",
         capture=True,
@@ -129,7 +227,7 @@ def test_a_csv_table_directory_stages_alike_on_both_engines(tmp_path):
     )
     assert spark.returncode == 0, spark.stdout[-3000:]
     expected = duckdb_marts(tmp_path / "cvm.duckdb", "staging")
-    actual = export_spark(tmp_path / "spark", tmp_path / "exported", "staging")
+    actual = export_spark(tmp_path / "spark", tmp_path / "exported", "staging")["staging"]
     assert sorted(actual) == sorted(expected)
     assert len(expected["stg_shop__quarantined_rows"]) > 10
     found = {
