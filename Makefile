@@ -22,7 +22,7 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build build-spark report test lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
+.PHONY: help build build-spark report test test-spark lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
@@ -32,6 +32,7 @@ help:
 	@echo "make report     the charts of the published warehouse: build/report/index.html and PNGs"
 	@echo "                  (make build writes it too, after publishing)"
 	@echo "make test       create .venv, lint (ruff, sqlfluff), check conventions, run every test"
+	@echo "make test-spark  the daily build on Spark, which make test leaves out (CI time)"
 	@echo "make conventions  docs, key tests, contracts, names and coverage, from dbt's manifest"
 	@echo "make semantic   mf validate-configs: the semantic layer, against the published warehouse"
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
@@ -137,7 +138,12 @@ format: $(INSTALLED)
 # --durations: the slowest tests in every run's log, to keep an eye on CI's 30-minute budget.
 test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
-	$(BIN)/pytest --numprocesses auto --dist loadfile --durations 15
+	$(BIN)/pytest --numprocesses auto --dist loadfile --durations 15 -m "not spark_extended"
+
+# The daily build on Spark, which make test leaves out for CI's time budget (README, "Spark and
+# Databricks"): yesterday's 10,000-customer Spark warehouse, then today's make build-spark on it.
+test-spark: $(INSTALLED)
+	$(BIN)/pytest --numprocesses auto --dist loadfile -m spark_extended python_tests/test_spark_build.py
 
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
