@@ -30,17 +30,28 @@ CLV_MARTS = {
     "contact_plan_summary",
 }
 
-EXPORT_SPARK_TABLES = """
+# A step on local Spark, then the tables it wrote exported, in one process: a Spark start and
+# the metastore's opening cost about 15 s each. The step is `make build-spark` or dbt's
+# arguments on the `spark` target.
+SPARK_STEP_THEN_EXPORT = """
+# pyspark.sql.connect (imported by Great Expectations) takes a __main__ without a file for a
+# doctest run and exits: give it one.
+__file__ = "spark_step_then_export"
 import sys
 from pathlib import Path
 import pyarrow.parquet as pq
+from cvm import build, spark_dbt
 from cvm.spark_warehouse import SparkConnection, local_session
-session = local_session()
-out = Path(sys.argv[1])
-for schema, name in SparkConnection(session).relation_names(sys.argv[2:]):
-    (out / schema).mkdir(exist_ok=True)
-    pq.write_table(session.table(f"{schema}.{name}").toArrow(), out / schema / f"{name}.parquet")
-session.stop()
+out, schemas, step = Path(sys.argv[1]), sys.argv[2].split(","), sys.argv[3:]
+ok = build.main([]) == 0 if step == ["make", "build-spark"] else spark_dbt.invoke(step, {})
+if ok:
+    session = local_session()
+    for schema, name in SparkConnection(session).relation_names(schemas):
+        (out / schema).mkdir(parents=True, exist_ok=True)
+        table = session.table(f"{schema}.{name}").toArrow()
+        pq.write_table(table, out / schema / f"{name}.parquet")
+    session.stop()
+sys.exit(0 if ok else 1)
 """
 
 
@@ -119,32 +130,26 @@ def duckdb_marts(warehouse: Path, schema: str = "marts") -> dict[str, pd.DataFra
         }
 
 
-def build_spark(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`make build-spark` (the command it runs), with ``env`` as its whole environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "cvm.build"],
+def run_on_spark(
+    step: list[str], env: dict[str, str], out: Path, *schemas: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, pd.DataFrame]]]:
+    """``step`` (``["make", "build-spark"]``, or dbt's arguments on the `spark` target), ``env``
+    over this process's environment, then every table and view of ``schemas`` (default marts) in
+    the Spark warehouse it wrote, per schema, normalised (none when the step failed)."""
+    schemas = schemas or ("marts",)
+    result = subprocess.run(
+        [sys.executable, "-c", SPARK_STEP_THEN_EXPORT, str(out), ",".join(schemas), *step],
         cwd=build.PROJECT_DIR,
-        env=env | {"CVM_ENGINE": "spark"},
+        env=os.environ | env | {"CVM_ENGINE": "spark", "DBT_PROFILES_DIR": str(build.PROJECT_DIR)},
         capture_output=True,
         text=True,
         check=False,
     )
-
-
-def export_spark(warehouse: Path, out: Path, *schemas: str) -> dict[str, dict[str, pd.DataFrame]]:
-    """Every table and view of ``schemas`` (default marts) in a local Spark warehouse, per
-    schema, normalised; read in one process (a Spark start costs about 15 s)."""
-    schemas = schemas or ("marts",)
-    out.mkdir(parents=True)
-    subprocess.run(
-        [sys.executable, "-c", EXPORT_SPARK_TABLES, str(out), *schemas],
-        env={**os.environ, "CVM_SPARK_WAREHOUSE": str(warehouse)},
-        check=True,
-        capture_output=True,
-    )
-    return {
+    exported = {
         schema: {
             path.stem: normalised(pq.read_table(path)) for path in (out / schema).glob("*.parquet")
         }
         for schema in schemas
+        if result.returncode == 0
     }
+    return result, exported

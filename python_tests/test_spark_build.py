@@ -19,18 +19,9 @@ import pandas as pd
 import pytest
 
 from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE, once_per_run
-from cvm import build
 from cvm.generate import generate
 from dbt_project import NO_UNIT_TESTS, dbt_build, make_build_env
-from engines import (
-    CLV_MARTS,
-    CLV_RELATIVE,
-    RELATIVE,
-    build_spark,
-    differences,
-    duckdb_marts,
-    export_spark,
-)
+from engines import CLV_MARTS, CLV_RELATIVE, RELATIVE, differences, duckdb_marts, run_on_spark
 from test_incremental import (
     CHANGED_SOURCE,
     YESTERDAY,
@@ -93,16 +84,13 @@ def yesterday(tmp_path_factory) -> Yesterday:
             "CVM_RAW_DIR": str(yesterday_raw),
             "CVM_AS_OF_DATE": YESTERDAY,
             "CVM_SPARK_WAREHOUSE": str(spark),
+            "DBT_TARGET_PATH": str(work / "spark_dbt" / "target"),
+            "DBT_LOG_PATH": str(work / "spark_dbt" / "logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_USE_COLORS": "false",
             **SPARK_SETTINGS,
         }
-        result = build.run_dbt(
-            ["build"], env=env, work_dir=work / "spark_dbt", capture=True, engine="spark"
-        )
-        spark_marts = (
-            export_spark(spark, work / "spark_yesterday")["marts"] if succeeded(result) else {}
-        )
+        result, exported = run_on_spark(["build"], env, work / "spark_yesterday")
         duck = dbt_build(yesterday_raw, work / "yesterday.duckdb", work / "dy", as_of=YESTERDAY)
         assert succeeded(duck), duck.stdout[-3000:]
         return Yesterday(
@@ -111,7 +99,7 @@ def yesterday(tmp_path_factory) -> Yesterday:
             yesterday_raw,
             today_raw,
             result,
-            spark_marts,
+            exported.get("marts", {}),
             duckdb_marts(work / "yesterday.duckdb"),
         )
 
@@ -122,18 +110,19 @@ def yesterday(tmp_path_factory) -> Yesterday:
 def today(yesterday: Yesterday) -> Today:
     assert succeeded(yesterday.result), yesterday.result.stdout[-3000:]
     work, spark = yesterday.work, yesterday.spark
-    result = build_spark(
+    result, exported = run_on_spark(
+        ["make", "build-spark"],
         make_build_env(work, yesterday.today_raw, work / "unused.duckdb")
         | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF, "CVM_SPARK_WAREHOUSE": str(spark)}
-        | SPARK_SETTINGS
+        | SPARK_SETTINGS,
+        work / "spark_today",
+        "marts",
+        "snapshots",
     )
     full = dbt_build(
         yesterday.today_raw, work / "full.duckdb", work / "full", as_of=PUBLISHED_AS_OF
     )
     assert succeeded(full), full.stdout[-3000:]
-    exported = (
-        export_spark(spark, work / "spark_today", "marts", "snapshots") if succeeded(result) else {}
-    )
     with duckdb.connect() as con:
         deleted = {
             str(row[0])  # staging keeps keys as text
@@ -241,18 +230,19 @@ def test_a_csv_table_directory_stages_alike_on_both_engines(tmp_path):
     (raw / "orders.csv").unlink()
     duck = dbt_build(raw, tmp_path / "cvm.duckdb", tmp_path / "duckdb", "--select", "staging")
     assert duck.returncode == 0, duck.stdout[-3000:]
-    env = {"CVM_RAW_DIR": str(raw), "CVM_SPARK_WAREHOUSE": str(tmp_path / "spark")}
-    spark = build.run_dbt(
-        # The staging unit tests ran on Spark in yesterday's build above.
-        ["build", "--select", "staging", *NO_UNIT_TESTS],
-        env=env,
-        work_dir=tmp_path / "spark_dbt",
-        capture=True,
-        engine="spark",
+    env = {
+        "CVM_RAW_DIR": str(raw),
+        "CVM_SPARK_WAREHOUSE": str(tmp_path / "spark"),
+        "DBT_TARGET_PATH": str(tmp_path / "spark_dbt" / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "spark_dbt" / "logs"),
+    }
+    # The staging unit tests ran on Spark in yesterday's build above.
+    spark, exported = run_on_spark(
+        ["build", "--select", "staging", *NO_UNIT_TESTS], env, tmp_path / "exported", "staging"
     )
     assert spark.returncode == 0, spark.stdout[-3000:]
     expected = duckdb_marts(tmp_path / "cvm.duckdb", "staging")
-    actual = export_spark(tmp_path / "spark", tmp_path / "exported", "staging")["staging"]
+    actual = exported["staging"]
     assert sorted(actual) == sorted(expected)
     assert len(expected["stg_shop__quarantined_rows"]) > 10
     found = {
