@@ -97,20 +97,25 @@ def test_a_bad_file_stops_the_build_and_keeps_the_published_warehouse(
     assert warehouse.read_bytes() == before
 
 
-def build_clean_and(raw: Path, tmp_path: Path) -> tuple[Path, str]:
-    warehouse = tmp_path / "warehouse" / "cvm.duckdb"
-    result = make_build(make_build_env(tmp_path, raw, warehouse))
+@pytest.fixture(scope="module")
+def tolerated(clean_csv, tmp_path_factory) -> tuple[Path, str]:
+    """`make build` of the clean export with both tolerated defects in its orders file: another
+    delimiter (semicolons) and the header repeated inside the rows (one build for both tests)."""
+    work = tmp_path_factory.mktemp("tolerated")
+    raw = work / "raw"
+    shutil.copytree(clean_csv, raw)
+    text = orders_text(clean_csv)
+    assert ";" not in text
+    lines = text.replace(",", ";").splitlines(keepends=True)
+    write_orders("".join([*lines[:100], lines[0], *lines[100:]]))(raw)
+    warehouse = work / "warehouse" / "cvm.duckdb"
+    result = make_build(make_build_env(work, raw, warehouse))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return warehouse, result.stdout
 
 
-def test_another_delimiter_is_detected_and_loses_no_row(clean_csv, tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(clean_csv, raw)
-    text = orders_text(clean_csv)
-    assert ";" not in text
-    write_orders(text.replace(",", ";"))(raw)
-    warehouse, _ = build_clean_and(raw, tmp_path)
+def test_another_delimiter_is_detected_and_loses_no_row(clean_csv, tolerated):
+    warehouse, _ = tolerated
     with duckdb.connect() as con:
         ((raw_orders,),) = con.execute(
             f"select count(*) from read_csv('{clean_csv / 'orders.csv'}')"
@@ -118,12 +123,8 @@ def test_another_delimiter_is_detected_and_loses_no_row(clean_csv, tmp_path):
     assert query(warehouse, "select count(*) from marts.fct_orders") == [(raw_orders,)]
 
 
-def test_a_repeated_header_is_quarantined_with_a_warning(clean_csv, tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(clean_csv, raw)
-    lines = orders_text(clean_csv).splitlines(keepends=True)
-    write_orders("".join([*lines[:100], lines[0], *lines[100:]]))(raw)
-    warehouse, stdout = build_clean_and(raw, tmp_path)
+def test_a_repeated_header_is_quarantined_with_a_warning(tolerated):
+    warehouse, stdout = tolerated
     assert "[warning] orders.csv.repeated_header_rows" in stdout
     quarantined = query(
         warehouse,
@@ -131,4 +132,3 @@ def test_a_repeated_header_is_quarantined_with_a_warning(clean_csv, tmp_path):
         "where source_table = 'orders' and raw_record like 'order_id=order_id;%'",
     )
     assert len(quarantined) == 1
-    assert query(warehouse, "select count(*) from marts.fct_orders") == [(len(lines) - 1,)]
