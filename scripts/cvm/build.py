@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from cvm import contract, incremental, publish, quality, semantic
+from cvm import contract, incremental, publish, quality, semantic, spark_dbt
 from cvm.clv.warehouse import MODEL_LABELS
 from cvm.quality.mart_gate import mart_batches, run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
@@ -55,7 +55,8 @@ SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
 @dataclass(frozen=True)
 class Settings:
     """Everything the build takes from its environment, read once (resolve_settings) and then
-    passed as arguments: nothing below writes os.environ."""
+    passed as arguments: nothing below leaves os.environ changed (dbt on Spark, in this process,
+    sees its variables for the length of its call only: spark_dbt.environment_set)."""
 
     raw_dir: Path
     warehouse: Path
@@ -215,12 +216,7 @@ def run_dbt(
     releases the warehouse file when it exits. ``env`` overrides the environment (None unsets
     a variable); ``work_dir`` receives dbt's target/ and logs/. On ``engine`` spark, dbt runs
     on the `spark` target through cvm.spark_dbt (Python models on the local session)."""
-    full_env = {**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}
-    for name, value in (env or {}).items():
-        if value is None:
-            full_env.pop(name, None)
-        else:
-            full_env[name] = value
+    full_env = spark_dbt.overridden({**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}, env or {})
     dbt = [str(DBT)] if engine == "duckdb" else [sys.executable, "-m", "cvm.spark_dbt"]
     command = [*dbt, *args, "--project-dir", str(PROJECT_DIR)]
     if engine == "spark":
@@ -265,8 +261,6 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
 
     def dbt_step(args: list[str]) -> bool:
         if engine == "spark":
-            from cvm import spark_dbt
-
             return spark_dbt.invoke(args, {**env, "DBT_PROFILES_DIR": str(PROJECT_DIR)})
         return not run_dbt(args, env=env).returncode
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cvm import contract
+from cvm.contract import PROJECT_DIR
 
 LOCAL_SESSION = "local_session"
 
@@ -86,7 +87,6 @@ def raw_inputs(raw_dir: Path) -> dict[str, dict[str, str]]:
     return found
 
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The project's default raw directory (var raw_dir in dbt_project.yml), as dbt resolves it.
 DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 
@@ -98,16 +98,24 @@ def environment(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "CVM_RAW_INPUTS": json.dumps(raw_inputs(raw_dir))}
 
 
+def overridden(base: Mapping[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
+    """``base`` (an environment) with ``overrides`` applied: a value replaces, None unsets."""
+    applied = dict(base)
+    for name, value in overrides.items():
+        if value is None:
+            applied.pop(name, None)
+        else:
+            applied[name] = value
+    return applied
+
+
 @contextmanager
 def environment_set(env: Mapping[str, str | None]) -> Iterator[None]:
     """os.environ with ``env`` applied (None unsets), restored afterwards: dbt reads its
     settings and env_var() from the process environment."""
     saved = dict(os.environ)
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    os.environ.clear()
+    os.environ.update(overridden(saved, env))
     try:
         yield
     finally:
