@@ -137,8 +137,8 @@ format: $(INSTALLED)
 
 # pytest workers: one more than cores, since the tests spend much of their time waiting (process
 # and JVM start-ups, Spark's metastore, a shared build's lock). On 2 cores make test's pytest
-# took 24.0 min with 2 workers and 20.8 min with 3. --durations: the slowest tests in every
-# run's log, to keep an eye on CI's 30-minute budget.
+# took 24.0 min with 2 workers, 20.8 min with 3 and 25.0 min with 4. --durations: the slowest
+# tests in every run's log, to keep an eye on CI's 30-minute budget.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 test: lint conventions semantic
