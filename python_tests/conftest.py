@@ -19,6 +19,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cvm.generate import generate
+from cvm.spark_warehouse import session_settings
 from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env
 
 # An xdist worker's __main__ has neither __spec__ nor __file__, which pyspark.sql.connect
@@ -186,6 +187,9 @@ def reasons_not_drawn(index: Path) -> dict[str, str]:
     return {name: html.unescape(reason) for name, reason in found}
 
 
+JVM_OPTIONS = session_settings()["spark.driver.extraJavaOptions"]
+
+
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
     """One local SparkSession per test run (about 10 s to start), for the Spark code paths."""
@@ -196,6 +200,8 @@ def spark() -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
+        # The `spark` target's JVM options (the quick compiler only: profiles.yml says why).
+        .config("spark.driver.extraJavaOptions", JVM_OPTIONS)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
