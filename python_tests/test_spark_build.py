@@ -1,12 +1,11 @@
 """The whole project on local Spark (profiles.yml target `spark`), day after day, from the same
 raw files as DuckDB (10,000 generated customers). Yesterday's source: `dbt build` of every
 seed, snapshot, model (the Python models too), data test and unit test on Spark, and every mart
-equal to a DuckDB build. Today's source (make test-spark; CI's time budget), with late, changed
-and deleted rows of every age (test_incremental's scenario): `make build-spark` on the same
-Spark warehouse, incremental, and every mart equal to a DuckDB full refresh, with the deleted
-orders closed in the Spark order snapshot. Then CSV exports with bad rows, staged alike (the
-daily build's source is clean: `make build-spark` runs the raw gate, which stops bad rows of
-that kind, as it should)."""
+equal to a DuckDB build. Today's source, with late, changed and deleted rows of every age
+(test_incremental's scenario): `make build-spark` on the same Spark warehouse, incremental, and
+every mart equal to a DuckDB full refresh, with the deleted orders closed in the Spark order
+snapshot. Then CSV exports with bad rows, staged alike (the daily build's source is clean:
+`make build-spark` runs the raw gate, which stops bad rows of that kind, as it should)."""
 
 from __future__ import annotations
 
@@ -174,7 +173,6 @@ def test_every_mart_on_spark_equals_duckdb(yesterday):
     assert not mart_differences(yesterday.duckdb_marts, yesterday.spark_marts)
 
 
-@pytest.mark.spark_extended
 def test_a_daily_build_on_spark_equals_a_full_refresh(today):
     result = today.result
     assert succeeded(result), result.stdout[-4000:] + result.stderr[-4000:]
@@ -185,7 +183,6 @@ def test_a_daily_build_on_spark_equals_a_full_refresh(today):
     assert not mart_differences(today.full_refresh, today.spark_marts)
 
 
-@pytest.mark.spark_extended
 def test_orders_deleted_at_the_source_are_closed_in_the_spark_snapshot(today):
     assert len(today.deleted_orders) > 5
     assert today.snapshot_deletions == today.deleted_orders
