@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PUBLISHED_AS_OF, Published
 from cvm.incremental import stale_incremental_models
-from dbt_project import copy_warehouse, dbt_build, make_build, query
+from dbt_project import copy_warehouse, dbt_build, make_build, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +222,10 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
     )
     # The published build is the full refresh of the same source as of the same day.
     assert mart_differences(daily, published_build.warehouse) == {}
+    # The order snapshot compared only the reprocessed orders, and its current versions are
+    # the source's orders, as the full build's first snapshot of them.
+    current = f"select {SNAPSHOT_COLUMNS} from snapshots.order_snapshots where dbt_valid_to is null"
+    assert set(query(daily, current)) == set(query(published_build.warehouse, current))
 
 
 def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
@@ -308,6 +312,71 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
     again = succeed(make_build(today | {"CVM_DUCKDB_PATH": str(daily)}))
     assert "The source changed" not in again
     assert mart_differences(daily, before) == {}
+
+
+SNAPSHOT_COLUMNS = "order_id, customer_id, ordered_at, status, order_total, dbt_is_deleted"
+
+
+def test_the_order_snapshot_compares_only_the_reprocessed_orders_when_told_the_rest_is_unchanged(
+    published_build: Published, tmp_path
+):
+    """With var source_unchanged_before_reprocess_date (make build sets it when its comparison
+    found the source equal to the stored facts before the reprocess date), the order snapshot
+    compares only the orders from that date: a difference planted in the current version of
+    an older order goes unseen, one inside the window gets a new version. Without the var
+    the snapshot compares every order and sees both."""
+    warehouse = published_build.copy_to(tmp_path / "warehouse")
+    planted = {
+        "old": "ordered_at < date '2026-01-01'",
+        # Inside the 3-day lookback before the as-of date.
+        "recent": f"cast(ordered_at as date) = date '{PUBLISHED_AS_OF}'",
+    }
+    with duckdb.connect(str(warehouse)) as con:
+        order_ids = {
+            name: con.execute(
+                "select min(order_id) from snapshots.order_snapshots "
+                f"where dbt_valid_to is null and status = 'completed' and {where}"
+            ).fetchone()[0]
+            for name, where in planted.items()
+        }
+        con.execute(
+            "update snapshots.order_snapshots set order_total = order_total + 1 "
+            f"where dbt_valid_to is null and order_id in ({', '.join('?' * len(order_ids))})",
+            list(order_ids.values()),
+        )
+
+    def versions() -> dict[str, int]:
+        counts = {}
+        for name, order_id in order_ids.items():
+            [(counts[name],)] = query(
+                warehouse,
+                f"select count(*) from snapshots.order_snapshots where order_id = '{order_id}'",
+            )
+        return counts
+
+    raw = Path(published_build.env["CVM_RAW_DIR"])
+    windowed = ("--vars", "{source_unchanged_before_reprocess_date: true}")
+    for args in (windowed, ()):
+        result = run_dbt(
+            "snapshot",
+            raw,
+            warehouse,
+            tmp_path,
+            "--select",
+            "order_snapshots",
+            *args,
+            as_of=PUBLISHED_AS_OF,
+        )
+        succeed(result)
+        if args:
+            assert versions() == {"old": 1, "recent": 2}
+    assert versions() == {"old": 2, "recent": 2}
+    # The window's view went with the merge.
+    assert not query(
+        warehouse,
+        "select table_name from information_schema.tables where table_schema = 'snapshots' "
+        "and table_name like '%compared_window%'",
+    )
 
 
 # Orders of the published build to plant a stale value in: item_quantity is derived from the

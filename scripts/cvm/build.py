@@ -243,6 +243,7 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
         "CVM_RAW_DIR": str(settings.raw_dir),
         "CVM_AS_OF_DATE": settings.as_of_date,
         "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
+        "CVM_SOURCE_UNCHANGED_BEFORE_REPROCESS_DATE": None,
         "DBT_TARGET_PATH": str(settings.target_dir),
     }
     if settings.engine == "spark":
@@ -277,14 +278,18 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
             manifest = json.loads((settings.target_dir / "manifest.json").read_text())
             with duckdb.connect(str(staging), read_only=True) as con:
                 stale = incremental.stale_incremental_models(con, manifest)
-                changes = {} if stale else incremental.earliest_source_changes(con)
+                changes = None if stale else incremental.earliest_source_changes(con)
         if stale:
             print(
                 f"{', '.join(stale)} stored with other columns than the project now defines "
                 "(built by an earlier version): the incremental models are rebuilt in full."
             )
             refresh = ["--full-refresh"]
-        elif changes:
+        elif changes is not None:
+            # Nothing differs before the reprocess date set below: the order snapshot compares
+            # only the orders from it (macros/snapshot_compared_window.sql).
+            env["CVM_SOURCE_UNCHANGED_BEFORE_REPROCESS_DATE"] = "true"
+        if changes:
             # A date the user set (a backfill) still wins when it is earlier.
             requested = settings.reprocess_orders_from
             reprocess_from = min(min(changes.values()).isoformat(), requested or "9999-12-31")

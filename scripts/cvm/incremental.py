@@ -124,14 +124,15 @@ def stale_incremental_models(con: duckdb.DuckDBPyConnection, manifest: dict[str,
 
 def earliest_source_changes(
     con: duckdb.DuckDBPyConnection, relations: Relations | None = None
-) -> dict[str, dt.date]:
-    """The earliest changed order date per kind of change (kinds without changes left out).
-    Empty as well when the facts were never built: the build then creates them in full.
+) -> dict[str, dt.date] | None:
+    """The earliest changed order date per kind of change (kinds without changes left out;
+    empty: the source equals the stored facts). None when the facts were never built: there is
+    nothing to compare with, and the build creates them in full.
     ``con`` may be cvm.spark_warehouse's connection, with its ``relations``: the SQL is
     portable (each engine's own row hash compares rows it stored itself)."""
     relations = Relations(con) if relations is None else relations
     if not all(fact in relations for fact in FACTS):
-        return {}
+        return None
     changes = {}
     for kind, sql in CHECKS.items():
         (earliest,) = con.execute(sql.format_map(relations)).fetchone()
