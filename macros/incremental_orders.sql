@@ -46,19 +46,20 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro cvm_delete_reprocessed_tier_months() -%}
-    {#- Pre-hook of the monthly tier history: drop the latest `tier_history_reprocess_months`
+{% macro cvm_delete_reprocessed_tier_months(month_column='period_month') -%}
+    {#- Pre-hook of the monthly tier history (and of the migrations between its months, whose
+        `month_column` is the later month): drop the latest `tier_history_reprocess_months`
         stored months (the as-of month fills up; the month before it closes), the months of
         the reprocessed orders, and any month after the as-of month (an earlier as-of date);
         all of it when the value basis changed (tiers of two bases do not compare). -#}
     {%- if is_incremental() -%}
         {%- set condition -%}
             value_basis is distinct from (select value_basis from {{ ref('int_value_basis_chosen') }})
-            or period_month >= (
+            or {{ month_column }} >= (
                 select
                     least(
                         cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int),
-                            'max(period_month)') }} as date),
+                            'max(' ~ month_column ~ ')') }} as date),
                         cast({{ dbt.date_trunc('month', cvm_reprocess_orders_from()) }} as date)
                     )
                 from {{ this }}

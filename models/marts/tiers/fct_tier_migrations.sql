@@ -1,10 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_tier_months('to_period_month') }}",
+    )
+}}
+-- depends_on: {{ ref('base_shop__as_of_date') }}
+-- depends_on: {{ ref('int_value_basis_chosen') }}
 -- One row per customer per pair of consecutive months of the tier history: where the
--- customer was, where they went, and in which direction.
+-- customer was, where they went, and in which direction. Incremental like the tier history
+-- (doc block incremental_orders): the pre-hook drops the pairs into the months it rebuilt.
 with
 
 history as (
 
     select * from {{ ref('fct_customer_tier_months') }}
+    {% if is_incremental() %}
+    -- The pairs after the last month kept; that month is their first from-month (a customer's
+    -- months have no gaps).
+    where period_month >= (
+        select coalesce(max(to_period_month), cast('0001-01-01' as date)) from {{ this }}
+    )
+    {% endif %}
 
 ),
 
@@ -18,6 +36,7 @@ paired as (
 
     select
         customer_id,
+        value_basis,
         period_month as to_period_month,
         value_tier as to_tier,
         is_active as is_active_after,
@@ -33,6 +52,7 @@ final as (
 
     select
         paired.customer_id,
+        paired.value_basis,
         paired.from_period_month,
         paired.to_period_month,
         paired.from_tier,
