@@ -22,7 +22,7 @@ ifdef VARS
 export CVM_VARS := $(VARS)
 endif
 
-.PHONY: help build build-spark report test test-spark lint conventions semantic slim-ci format lock benchmark benchmark-spark benchmark-clv clean
+.PHONY: help build build-spark report test test-spark lint conventions semantic slim-ci format lock benchmark benchmark-daily benchmark-spark benchmark-clv clean
 
 help:
 	@echo "make build      create .venv, make demo data if CVM_RAW_DIR is unset, build the warehouse"
@@ -38,6 +38,7 @@ help:
 	@echo "make slim-ci STATE=dir PROD_WAREHOUSE=file  build only what changed vs production"
 	@echo "                  (without STATE: build and test everything, as make build does)"
 	@echo "make benchmark  time the generator and dbt build at 100k and 1M customers (slow)"
+	@echo "make benchmark-daily  a daily build (one new day of orders) against a full build at 1M (slow)"
 	@echo "make benchmark-spark  dbt build on DuckDB and on local Spark at 10k and 100k (slow)"
 	@echo "make benchmark-clv  CLV engine vs lifetimes and pymc-marketing at 1M (BG/NBD, Pareto/NBD),"
 	@echo "                  the model selection at 1M, ours at 10M (slow)"
@@ -154,6 +155,9 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py
 
 # dbt build of the same raw files on DuckDB and on local Spark, at 10k and 100k customers (slow).
+benchmark-daily: $(INSTALLED)
+	$(BIN)/python benchmarks/build_benchmark.py --daily --sizes 1000000 --repeats 3
+
 benchmark-spark: $(INSTALLED)
 	$(BIN)/python benchmarks/build_benchmark.py --engines --sizes 10000 100000 --repeats 3
 
