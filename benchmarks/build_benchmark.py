@@ -119,9 +119,10 @@ def bench_size(customers: int, repeats: int, work: Path) -> list[str]:
     stage_s = timed(run_staging, repeats, "dbt run -s staging")
     build_s = timed(run_build, repeats, "dbt build")
     incremental_s = timed(run_incremental, repeats, "incremental rebuild")
-    # Interleaved, so that a machine that speeds up or slows down favours neither.
+    # Interleaved, so that a machine that speeds up or slows down favours neither; at least
+    # three pairs (a snapshot run is short).
     snapshot_s = {True: [], False: []}
-    for _ in range(repeats):
+    for _ in range(max(repeats, 3)):
         for windowed in (False, True):
             snapshot_s[windowed].append(order_snapshot(windowed))
     print(f"  order snapshot (node seconds): {snapshot_s}", file=sys.stderr, flush=True)
