@@ -221,8 +221,9 @@ def bench_daily(customers: int, repeats: int, work: Path) -> list[str]:
         shutil.copyfile(yesterday, warehouse)
         seconds["daily"].append(build(today_raw, warehouse, day))
         results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+        # unique_id is <type>.<project>.<name>[.<hash of a test's arguments>]
         slowest = sorted(
-            ((r["execution_time"], r["unique_id"].split(".")[-1]) for r in results), reverse=True
+            ((r["execution_time"], r["unique_id"].split(".")[2]) for r in results), reverse=True
         )[:10]
         print(
             f"  run {i + 1}/{repeats}: full {seconds['full'][-1]:.1f} s, "
