@@ -222,8 +222,8 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
     )
     # The published build is the full refresh of the same source as of the same day.
     assert mart_differences(daily, published_build.warehouse) == {}
-    # The order snapshot compared only the reprocessed orders, and its current versions are
-    # the source's orders, as the full build's first snapshot of them.
+    # make build let the order snapshot compare only the reprocessed orders; its current
+    # versions are still the source's orders, as in the full build's first snapshot of them.
     current = f"select {SNAPSHOT_COLUMNS} from snapshots.order_snapshots where dbt_valid_to is null"
     assert set(query(daily, current)) == set(query(published_build.warehouse, current))
 
