@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+
 from cvm import publish, quality, semantic
 from cvm.build import PROJECT_DIR, Settings, build_warehouse, run_dbt
 from cvm.generate import generate
@@ -49,10 +51,16 @@ def dbt(args: list[str], raw_dir: Path, warehouse: Path, work: Path) -> None:
         sys.exit(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
 
 
+def run_results(work: Path) -> list[dict]:
+    """dbt's results of the last run in ``work``, one per node."""
+    return json.loads((work / "target" / "run_results.json").read_text())["results"]
+
+
 def node_seconds(work: Path, name: str) -> float:
     """The execution time dbt recorded for node ``name`` in the last run in ``work``."""
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    return next(r["execution_time"] for r in results if r["unique_id"].endswith(f".{name}"))
+    return next(
+        r["execution_time"] for r in run_results(work) if r["unique_id"].endswith(f".{name}")
+    )
 
 
 def fresh(path: Path) -> Path:
@@ -158,8 +166,6 @@ def split_by_day(source: Path, day: str, yesterday: Path, today: Path) -> None:
     (each a directory) hold one file of everything before ``day``; ``today``'s hold the same
     file and a second one with ``day``'s rows, as a daily export delivers them. The other
     files are the same in both."""
-    import duckdb
-
     for raw in (yesterday, today):
         fresh(raw).mkdir(parents=True)
         for path in source.glob("*.parquet"):
@@ -218,12 +224,12 @@ def bench_daily(customers: int, repeats: int, work: Path) -> list[str]:
         warehouse = work / "today" / "cvm.duckdb"
         fresh(warehouse.parent).mkdir(parents=True)
         seconds["full"].append(build(today_raw, warehouse, day))
-        shutil.copyfile(yesterday, warehouse)
+        publish.seed_staging(yesterday, warehouse)  # as make build copies it, log included
         seconds["daily"].append(build(today_raw, warehouse, day))
-        results = json.loads((work / "target" / "run_results.json").read_text())["results"]
         # unique_id is <type>.<project>.<name>[.<hash of a test's arguments>]
         slowest = sorted(
-            ((r["execution_time"], r["unique_id"].split(".")[2]) for r in results), reverse=True
+            ((r["execution_time"], r["unique_id"].split(".")[2]) for r in run_results(work)),
+            reverse=True,
         )[:10]
         print(
             f"  run {i + 1}/{repeats}: full {seconds['full'][-1]:.1f} s, "
