@@ -122,6 +122,11 @@ def stale_incremental_models(con: duckdb.DuckDBPyConnection, manifest: dict[str,
     return sorted(stale)
 
 
+def facts_stored(relations: Relations) -> bool:
+    """Whether an earlier build stored the order facts the new staging is compared with."""
+    return all(fact in relations for fact in FACTS)
+
+
 def earliest_source_changes(
     con: duckdb.DuckDBPyConnection, relations: Relations | None = None
 ) -> dict[str, dt.date] | None:
@@ -131,7 +136,7 @@ def earliest_source_changes(
     ``con`` may be cvm.spark_warehouse's connection, with its ``relations``: the SQL is
     portable (each engine's own row hash compares rows it stored itself)."""
     relations = Relations(con) if relations is None else relations
-    if not all(fact in relations for fact in FACTS):
+    if not facts_stored(relations):
         return None
     changes = {}
     for kind, sql in CHECKS.items():
