@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -207,6 +209,72 @@ def test_staging_starts_from_the_published_file_and_its_log(tmp_path):
     assert not publish.wal_path(published).exists() and not staging.exists()
     with duckdb.connect(str(published), read_only=True) as con:
         assert con.execute("select v from t order by v").fetchall() == [(1,), (2,)]
+
+
+@pytest.fixture
+def copy_on_write_dir(tmp_path):
+    """A directory on a fresh XFS file system with reflinks, mounted from an image file in
+    ``tmp_path``; skipped on a machine that cannot make one (root, mkfs.xfs, loop devices:
+    .ci/run installs xfsprogs)."""
+    image, mount_point = tmp_path / "xfs.img", tmp_path / "xfs"
+    mount_point.mkdir()
+    with image.open("wb") as sparse:
+        sparse.truncate(512 * 2**20)
+    made = (
+        subprocess.run(
+            ["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True, check=False
+        )
+        if shutil.which("mkfs.xfs")
+        else None
+    )
+    mounted = (
+        made is not None
+        and made.returncode == 0
+        and subprocess.run(
+            ["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if not mounted:
+        pytest.skip("no XFS file system can be mounted here (needs root, mkfs.xfs, loop devices)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def free_bytes(directory: Path) -> int:
+    os.sync()
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
+
+
+def test_on_a_copy_on_write_file_system_the_staging_copy_is_a_clone(copy_on_write_dir):
+    """On XFS (or Btrfs) the next build starts from a clone of the published file: no data is
+    copied, and the build's writes leave the published file as it was."""
+    published = copy_on_write_dir / "cvm.duckdb"
+    with duckdb.connect(str(published)) as con:
+        con.execute("create table t as select random() as v from range(4000000)")
+    size, before, free = published.stat().st_size, digest(published), free_bytes(copy_on_write_dir)
+    assert size > 20 * 2**20
+    with publish.staged_build(published) as staging:
+        assert free - free_bytes(copy_on_write_dir) < 2**20  # shares the published file's blocks
+        assert digest(staging) == before
+        with duckdb.connect(str(staging)) as con:
+            con.execute("update t set v = -v")
+            con.execute("checkpoint")
+        assert digest(published) == before
+        publish.publish(staging, published)
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select max(v) <= 0 from t").fetchone() == (True,)
+
+
+def test_across_file_systems_the_staging_copy_is_a_copy(copy_on_write_dir, tmp_path):
+    """A clone cannot cross file systems: the copy falls back to the kernel's, byte for byte."""
+    source = copy_on_write_dir / "data.bin"
+    source.write_bytes(os.urandom(3 * 2**20))
+    publish.clone_file(source, tmp_path / "data.bin")
+    assert digest(tmp_path / "data.bin") == digest(source)
 
 
 @pytest.mark.slow
