@@ -139,12 +139,13 @@ format: $(INSTALLED)
 # pytest workers: one more than cores, since the tests spend much of their time waiting (process
 # and JVM start-ups, Spark's metastore, a shared build's lock). On 2 cores make test's pytest
 # took 24.0 min with 2 workers, 20.8 min with 3 and 25.0 min with 4. --durations: the slowest
-# tests in every run's log, to keep an eye on CI's 30-minute budget.
+# tests in every run's log, to keep an eye on CI's 30-minute budget. --no-loadscope-reorder: hand
+# files out in conftest's order (the longest first), not xdist's (the most tests first).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
-	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadfile --durations 15
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 15
 
 # The whole warehouse on Spark (README, "Spark and Databricks"), alone: yesterday's 10,000-customer
 # dbt build against DuckDB's, today's make build-spark on it, the CSV staging. make test runs it too.

@@ -29,7 +29,8 @@ if getattr(sys.modules["__main__"], "__spec__", None) is None:
 
 # Files whose tests chain the most builds (minutes each), handed out first so that no worker
 # is left running one of them alone at the end (a scheduling hint: a stale entry costs only
-# time). The rest keep their collection order.
+# time). The rest keep their collection order. make test passes --no-loadscope-reorder, or
+# xdist would hand out the files with the most tests first instead.
 LONGEST_FILES = (
     "test_spark_build.py",
     "test_incremental.py",
