@@ -17,7 +17,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from cvm import PROJECT_DIR
+
 SOURCES_FILE = PROJECT_DIR / "models/staging/shop/_shop__sources.yml"
 SOURCE_NAME = "shop"
 TIMESTAMP_TYPES = ("timestamp", "date")

@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from cvm import PROJECT_DIR
+
 DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 DEFAULT_EXCEPTIONS = PROJECT_DIR / "conventions_exceptions.yml"
 # The prefixes a layer's names must carry; a mart may carry none of them.

@@ -23,8 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cvm import contract
-from cvm.contract import PROJECT_DIR
+from cvm import PROJECT_DIR, contract
 
 LOCAL_SESSION = "local_session"
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jinja2
 import pandas as pd
 import yaml
 
+from cvm import PROJECT_DIR
 from cvm.relations import DBT_SCHEMAS
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROFILES = PROJECT_DIR / "profiles.yml"
 
 

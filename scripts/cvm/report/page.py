@@ -18,10 +18,10 @@ from pathlib import Path
 import altair as alt
 import vl_convert
 
+from cvm import PROJECT_DIR
 from cvm.report import charts, queries
 from cvm.report.queries import Found, Missing, Warehouse
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
 DEFAULT_REPORT_DIR = PROJECT_DIR / "build" / "report"
 # vl-convert bundles Vega, Vega-Lite and vega-embed in about a second; the bundle only changes
 # with vl-convert's version, so it is kept here between reports (not committed).
