@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dbt_project import dbt_test_on_tampered_copy, query, run_dbt
+from dbt_project import copy_warehouse, dbt_test_on_tampered_copy, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -78,17 +78,20 @@ def test_contact_measurement_reconciles_with_the_contacts(parquet_build):
 
 
 def test_churn_reduction_analysis_matches_a_recount(parquet_build, tmp_path):
+    # dbt opens its warehouse for writing, even to compile: a copy, so that the tests reading
+    # the shared build meanwhile (other pytest-xdist workers) are not locked out.
+    warehouse = copy_warehouse(parquet_build.warehouse, tmp_path)
     result = run_dbt(
         "compile",
         parquet_build.raw_dir,
-        parquet_build.warehouse,
+        warehouse,
         tmp_path,
         "--select",
         "churn_reduction_profit_effect",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     compiled = next((tmp_path / "target" / "compiled").rglob("churn_reduction_profit_effect.sql"))
-    with duckdb.connect(str(parquet_build.warehouse), read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         [row] = con.execute(compiled.read_text()).fetchall()
         names = [d[0] for d in con.description]
         analysis = dict(zip(names, row, strict=True))
