@@ -125,11 +125,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from cvm import clv
+from cvm import PROJECT_DIR, clv
 from cvm.clv import gamma_gamma, purchase
 from cvm.clv.warehouse import MODEL_LABELS
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = PROJECT_DIR / "scripts"
 DEFAULT_JSON_DIR = PROJECT_DIR / "build" / "benchmark"
 DEFAULT_DATA_DIR = PROJECT_DIR / "build" / "benchmark" / "clv-data"

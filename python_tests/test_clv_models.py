@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from cvm import PROJECT_DIR
 from cvm.clv import gamma_gamma, lifetime_value, purchase
 from cvm.clv.warehouse import fits_from_parameters, fitted_model
 from cvm.frames import to_pandas
@@ -23,7 +23,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
 ]
 
-PROJECT = Path(__file__).resolve().parents[1]
 PROJECT_VARS = {  # the defaults of dbt_project.yml that these tests recompute with
     "lookback_days": 365,
     "clv_horizon_days": 365,
@@ -190,7 +189,7 @@ def test_holdout_report_adds_up(warehouse):
 
 
 def load_model(relative_path: str):
-    path = PROJECT / relative_path
+    path = PROJECT_DIR / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -21,7 +21,6 @@ from cvm.importers.invoice_lines import (
     resolve_columns,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 PLAIN = [
     "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",

@@ -20,7 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-THRESHOLDS_FILE = Path(__file__).resolve().parents[3] / "gx" / "thresholds.yml"
+from cvm import PROJECT_DIR
+
+THRESHOLDS_FILE = PROJECT_DIR / "gx" / "thresholds.yml"
 CRITICAL, WARNING = "critical", "warning"
 SAMPLE_SIZE = 5
 
