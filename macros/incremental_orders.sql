@@ -51,11 +51,14 @@
         `month_column` is the later month): drop the latest `tier_history_reprocess_months`
         stored months (the as-of month fills up; the month before it closes), the months of
         the reprocessed orders, and any month after the as-of month (an earlier as-of date);
-        all of it when the value basis changed (tiers of two bases do not compare). -#}
+        all of it when the tier rules changed since the table was built (macro
+        cvm_tier_rules: tiers under two sets of rules do not compare). -#}
     {%- if is_incremental() -%}
+        {%- if cvm_tier_rules_changed() -%}
+            {{ return(cvm_delete_where(this, 'true')) }}
+        {%- endif -%}
         {%- set condition -%}
-            value_basis is distinct from (select value_basis from {{ ref('int_value_basis_chosen') }})
-            or {{ month_column }} >= (
+            {{ month_column }} >= (
                 select
                     least(
                         cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int),
@@ -67,6 +70,77 @@
         {%- endset %}
         {{ cvm_delete_where(this, condition) }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro cvm_tier_rules() -%}
+    {#- Everything besides the orders that decides a month's tier, as one line of text: the
+        value basis, whether costs are known at all, the tier bands (seed value_tiers) and the
+        vars of the tier rule. An incremental run keeps stored months only while this is what
+        they were computed with; a change of any of it rebuilds the history in full. -#}
+    {%- set basis = run_query('select value_basis, has_cost_data from ' ~ ref('int_value_basis_chosen')) -%}
+    {%- set bands = run_query('select value_tier, tier_rank, lower_value from '
+        ~ ref('int_value_tier_bands') ~ ' order by tier_rank') -%}
+    {%- set parts = [
+        'value_basis=' ~ basis.rows[0][0],
+        'has_cost_data=' ~ basis.rows[0][1],
+        'tier_window_months=' ~ var('tier_window_months'),
+        'new_customer_days=' ~ var('new_customer_days'),
+    ] -%}
+    {%- for band in bands.rows -%}
+        {%- do parts.append(band[0] ~ '(rank ' ~ band[1] ~ ') from ' ~ band[2]) -%}
+    {%- endfor -%}
+    {{ return(parts | join('; ')) }}
+{%- endmacro %}
+
+{% macro cvm_tier_rules_relation() -%}
+    {#- Where a tier table's rules are recorded: in intermediate (beside the tier bands), so that
+        marts hold only marts. -#}
+    {%- set bands = ref('int_value_tier_bands') -%}
+    {{ return(api.Relation.create(database=bands.database, schema=bands.schema,
+        identifier=this.identifier ~ '__tier_rules', type='table')) }}
+{%- endmacro %}
+
+{% macro cvm_tier_rules_changed() -%}
+    {#- Whether the tier rules differ from those the stored table was built with (none recorded:
+        a table built before the rules were recorded, so they are unknown). -#}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set record = cvm_tier_rules_relation() -%}
+    {%- set recorded_in = adapter.get_relation(
+        database=record.database, schema=record.schema, identifier=record.identifier) -%}
+    {%- set recorded = run_query('select tier_rules from ' ~ recorded_in).rows[0][0]
+        if recorded_in is not none else none -%}
+    {%- set current = cvm_tier_rules() -%}
+    {%- if recorded != current -%}
+        {%- do log("The tier rules changed since " ~ this.identifier ~ " was built: it is rebuilt in full."
+            ~ " Before: " ~ (recorded or 'not recorded') ~ ". Now: " ~ current ~ ".", info=true) -%}
+    {%- endif -%}
+    {{ return(recorded != current) }}
+{%- endmacro %}
+
+{% macro cvm_record_tier_rules() -%}
+    {#- Post-hook of the tier tables: record the rules they now hold (macro cvm_tier_rules). -#}
+    {%- if execute -%}
+        {%- set relation = cvm_tier_rules_relation() -%}
+        {%- do adapter.drop_relation(relation) -%}
+        {%- do run_query(cvm_create_table_as(relation,
+            'select ' ~ cvm_sql_string(cvm_tier_rules()) ~ ' as tier_rules')) -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro cvm_create_table_as(relation, sql) -%}
+    {#- A plain `create table as` for a hook's own table (dbt's create_table_as would apply the
+        calling model's contract to it). -#}
+    {{ return(adapter.dispatch('cvm_create_table_as', 'customer_value_warehouse')(relation, sql)) }}
+{%- endmacro %}
+
+{% macro default__cvm_create_table_as(relation, sql) -%}
+    {{ return('create table ' ~ relation ~ ' as ' ~ sql) }}
+{%- endmacro %}
+
+{% macro spark__cvm_create_table_as(relation, sql) -%}
+    {#- In the table format of the models (Parquet locally, Delta on Databricks). -#}
+    {{ return('create table ' ~ relation ~ ' using ' ~ config.get('file_format') ~ ' as ' ~ sql) }}
 {%- endmacro %}
 
 {% macro cvm_delete_where(relation, condition) -%}

@@ -489,3 +489,79 @@ def test_an_incremental_table_with_other_columns_than_its_contract_is_stale(own_
         assert stale_incremental_models(con, same) == []
         more = stale_check_manifest(["order_id", "amount", "currency"], own_contract)
         assert stale_incremental_models(con, more) == ["intermediate.int_facts"]
+
+
+TIER_TABLES = ("intermediate.int_customer_months_tiered", "marts.fct_tier_migrations")
+PLANTED_TIER = "Planted"
+
+
+def run_tier_tables(published: Published, warehouse: Path, work: Path, *args: str) -> str:
+    """`dbt run` of the tier bands, the tier history and the migrations on ``warehouse``."""
+    result = run_dbt(
+        "run",
+        Path(published.env["CVM_RAW_DIR"]),
+        warehouse,
+        work,
+        "--select",
+        "int_value_tier_bands",
+        "int_customer_months_tiered",
+        "fct_tier_migrations",
+        *args,
+        as_of=PUBLISHED_AS_OF,
+    )
+    return succeed(result)
+
+
+def tier_table_differences(left: Path, right: Path) -> dict[str, int]:
+    """Rows of the tier history and the migrations found in one warehouse and not the other."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{left}' as left_db (read_only)")
+        con.execute(f"attach '{right}' as right_db (read_only)")
+        return {
+            table: con.execute(
+                f"select count(*) from (select * from left_db.{table} except all "
+                f"select * from right_db.{table}) union all select count(*) from "
+                f"(select * from right_db.{table} except all select * from left_db.{table})"
+            ).fetchall()
+            for table in TIER_TABLES
+        }
+
+
+@pytest.mark.parametrize("change", ["var tier_window_months", "seed value_tiers"])
+def test_a_change_of_tier_rules_rebuilds_the_tier_history_in_full(
+    published_build: Published, tmp_path, change
+):
+    """The tier history keeps its older months; they are only right while the rules that made
+    them hold. A planted tier in the first month stays through a run with the same rules (the
+    old months are kept) and is gone after a change of a tier var or of a threshold, whose run
+    then equals a full refresh under the new rules."""
+    warehouse = copy_warehouse(published_build.warehouse, tmp_path / "incremental")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"update {TIER_TABLES[0]} set value_tier = '{PLANTED_TIER}' "
+            f"where period_month = (select min(period_month) from {TIER_TABLES[0]})"
+        )
+    planted = f"select count(*) from {TIER_TABLES[0]} where value_tier = '{PLANTED_TIER}'"
+    [(planted_rows,)] = query(warehouse, planted)
+    assert planted_rows > 0
+    stdout = run_tier_tables(published_build, warehouse, tmp_path)
+    assert "tier rules changed" not in stdout
+    assert query(warehouse, planted) == [(planted_rows,)]
+
+    if change == "seed value_tiers":
+        # As `dbt seed` would load an edited value_tiers.csv: every threshold 10 % lower.
+        rules: tuple[str, ...] = ()
+        for copy in (warehouse, full := copy_warehouse(warehouse, tmp_path / "full")):
+            with duckdb.connect(str(copy)) as con:
+                con.execute(
+                    "update reference.value_tiers set min_value_lookback = min_value_lookback * 0.9"
+                )
+    else:
+        rules = ("--vars", "{tier_window_months: 6}")
+        full = copy_warehouse(warehouse, tmp_path / "full")
+    stdout = run_tier_tables(published_build, warehouse, tmp_path, *rules)
+    assert "The tier rules changed since int_customer_months_tiered was built" in stdout
+    assert "The tier rules changed since fct_tier_migrations was built" in stdout
+    assert query(warehouse, planted) == [(0,)]
+    run_tier_tables(published_build, full, tmp_path, *rules, "--full-refresh")
+    assert tier_table_differences(warehouse, full) == {table: [(0,), (0,)] for table in TIER_TABLES}

@@ -4,6 +4,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ cvm_delete_reprocessed_tier_months() }}",
+        post_hook="{{ cvm_record_tier_rules() }}",
     )
 }}
 -- One row per customer per month, from the month of the first purchase to the as-of month,

@@ -4,6 +4,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ cvm_delete_reprocessed_tier_months('to_period_month') }}",
+        post_hook="{{ cvm_record_tier_rules() }}",
     )
 }}
 -- depends_on: {{ ref('base_shop__as_of_date') }}
