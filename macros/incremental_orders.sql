@@ -93,10 +93,11 @@
 {%- endmacro %}
 
 {% macro cvm_tier_rules_relation() -%}
-    {#- Where a tier table's rules are recorded: in intermediate (beside the tier bands), so that
-        marts hold only marts. -#}
+    {#- Where a tier table's rules are recorded: in the table's own database (slim CI may read
+        the bands from production's), in intermediate beside the bands, so that marts hold only
+        marts. -#}
     {%- set bands = ref('int_value_tier_bands') -%}
-    {{ return(api.Relation.create(database=bands.database, schema=bands.schema,
+    {{ return(api.Relation.create(database=this.database, schema=bands.schema,
         identifier=this.identifier ~ '__tier_rules', type='table')) }}
 {%- endmacro %}
 
@@ -121,6 +122,7 @@
     {#- Post-hook of the tier tables: record the rules they now hold (macro cvm_tier_rules). -#}
     {%- if execute -%}
         {%- set relation = cvm_tier_rules_relation() -%}
+        {%- do adapter.create_schema(relation) -%}
         {%- do adapter.drop_relation(relation) -%}
         {%- do run_query(cvm_create_table_as(relation,
             'select ' ~ cvm_sql_string(cvm_tier_rules()) ~ ' as tier_rules')) -%}

@@ -154,6 +154,25 @@ def test_a_changed_public_view_reads_productions_table(branch, parquet_build):
     assert tests and all(statuses[k] == "pass" for k in tests), statuses
 
 
+def test_a_changed_tier_table_records_its_rules_in_the_scratch_file(branch, parquet_build):
+    """fct_tier_migrations records its tier rules beside the tier bands (macro cvm_tier_rules);
+    changed alone, it reads the bands from production's file and must record them in the
+    scratch file, which slim CI writes, never in production's, which it attaches read-only."""
+    path = branch / "models" / "marts" / "tiers" / "fct_tier_migrations.sql"
+    path.write_text(path.read_text() + "-- a changed body\n")
+
+    result = slim_ci(branch, parquet_build)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    recorded = query(
+        branch / "build" / "ci" / "ci.duckdb",
+        "select tier_rules from intermediate.fct_tier_migrations__tier_rules",
+    )
+    assert recorded == query(
+        parquet_build.warehouse,
+        "select tier_rules from intermediate.fct_tier_migrations__tier_rules",
+    )
+
+
 def test_an_unchanged_branch_builds_and_lints_nothing(branch, parquet_build):
     result = slim_ci(branch, parquet_build)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
