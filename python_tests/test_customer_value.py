@@ -70,6 +70,24 @@ def test_incremental_tier_history_equals_the_full_build(parquet_build, tmp_path)
     assert query(warehouse, "select count(*) from main.full_history")[0][0] > 0
 
 
+def test_a_tier_window_under_one_month_stops_with_the_reason(parquet_build, tmp_path):
+    """The trailing window is a frame of tier_window_months rows: 0 or less cannot be one."""
+    result = run_dbt(
+        "compile",
+        parquet_build.raw_dir,
+        tmp_path / "scratch.duckdb",
+        tmp_path,
+        "--select",
+        "int_customer_months_tiered",
+        "--vars",
+        "{tier_window_months: 0}",
+    )
+    assert result.returncode != 0
+    assert "var tier_window_months must be a whole number of months, 1 or more; got 0" in (
+        result.stdout
+    ), result.stdout[-3000:]
+
+
 SNAPSHOT_CHECK_COLUMNS = (
     "value_tier, predicted_value_tier, rfm_segment, gross_margin_lookback, "
     "purchase_count_lifetime, last_purchase_date"

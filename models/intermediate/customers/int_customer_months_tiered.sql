@@ -12,6 +12,11 @@
 -- Same rule (macro cvm_value_tier) and value basis as customer_value.value_tier, on a window
 -- of whole calendar months.
 {%- set window_months = var('tier_window_months') | int %}
+{%- if window_months < 1 %}
+    {{ exceptions.raise_compiler_error(
+        "var tier_window_months must be a whole number of months, 1 or more; got "
+        ~ var('tier_window_months')) }}
+{%- endif %}
 {#- Months the history can span (a hundred years): the length of the month spine below. #}
 {%- set max_history_months = 1200 %}
 {%- set spine_month = 'cast(' ~ dbt.dateadd('month', 'month_numbers.generated_number - 1', 'spine_start.first_month')
@@ -155,44 +160,23 @@ filled as (
 
 ),
 
--- Trailing sums over window_months rows (= months) as the difference of running sums:
--- cheaper than a sliding frame over 18M rows at 1M customers.
-running as (
-
-    select
-        *,
-        sum(purchase_count) over to_date as running_purchase_count,
-        sum(net_revenue) over to_date as running_net_revenue,
-        sum(complaint_compensation) over to_date as running_complaint_compensation,
-        sum(gross_margin) over to_date as running_gross_margin,
-        sum(purchases_without_cost) over to_date as running_purchases_without_cost
-    from filled
-    window to_date as (
-        partition by customer_id
-        order by period_month
-        rows between unbounded preceding and current row
-    )
-
-),
-
+-- Trailing sums over window_months rows (= months): one sliding frame per sum, all on one
+-- sort of the grid (running sums minus their lag took two sorts and 26 % longer at 1M customers).
 windowed as (
 
     select
         *,
-        running_purchase_count - coalesce(lag(running_purchase_count, {{ window_months }}) over by_month, 0)
-            as purchase_count_window,
-        running_net_revenue - coalesce(lag(running_net_revenue, {{ window_months }}) over by_month, 0)
-            as net_revenue_window,
-        running_complaint_compensation
-        - coalesce(lag(running_complaint_compensation, {{ window_months }}) over by_month, 0)
-            as complaint_compensation_window,
-        running_gross_margin - coalesce(lag(running_gross_margin, {{ window_months }}) over by_month, 0)
-            as gross_margin_window,
-        running_purchases_without_cost
-        - coalesce(lag(running_purchases_without_cost, {{ window_months }}) over by_month, 0)
-            as purchases_without_cost_window
-    from running
-    window by_month as (partition by customer_id order by period_month)
+        sum(purchase_count) over tier_window as purchase_count_window,
+        sum(net_revenue) over tier_window as net_revenue_window,
+        sum(complaint_compensation) over tier_window as complaint_compensation_window,
+        sum(gross_margin) over tier_window as gross_margin_window,
+        sum(purchases_without_cost) over tier_window as purchases_without_cost_window
+    from filled
+    window tier_window as (
+        partition by customer_id
+        order by period_month
+        rows between {{ window_months - 1 }} preceding and current row
+    )
 
 ),
 
