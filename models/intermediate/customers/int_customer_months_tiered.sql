@@ -21,47 +21,54 @@
 {%- set max_history_months = 1200 %}
 {%- set spine_month = 'cast(' ~ dbt.dateadd('month', 'month_numbers.generated_number - 1', 'spine_start.first_month')
     | trim ~ ' as date)' %}
+{#- A month as a count of months, for the window's range frame below. #}
+{%- set month_number = '(extract(year from {0}) * 12 + extract(month from {0}))' %}
 
 with
+
+-- The first month this run outputs. An incremental run outputs the months after the last one
+-- it kept (the pre-hook dropped the months it recomputes; macro doc), a full one every month.
+first_output_month as (
+
+    {% if is_incremental() %}
+        select
+            coalesce(
+                cast({{ dbt.dateadd('month', 1, 'max(period_month)') }} as date), cast('0001-01-01' as date)
+            ) as month_start
+        from {{ this }}
+    {% else %}
+        select cast('0001-01-01' as date) as month_start
+    {% endif %}
+
+),
 
 monthly as (
 
     select * from {{ ref('int_orders_aggregated_to_customer_months') }}
+    {% if is_incremental() %}
+    -- Only the window of the months this run outputs.
+    where activity_month >= (
+        select cast({{ dbt.dateadd('month', 1 - window_months, 'month_start') }} as date)
+        from first_output_month
+    )
+    {% endif %}
 
 ),
 
-first_purchases as (
+-- Where each customer's output starts: the first purchase month, or the first month this run
+-- outputs when that is later.
+output_starts as (
 
     select
-        customer_id,
-        first_purchase_date,
-        cast({{ dbt.date_trunc('month', 'first_purchase_date') }} as date) as first_purchase_month
-    from {{ ref('int_orders_aggregated_to_customers') }}
-    where purchase_count_lifetime > 0
-
-),
-
--- Where each customer's months start: the first purchase month, or an earlier month of activity
--- (compensation for a complaint, a cancelled or returned order) inside the window of a later
--- month, which the window must count as customer_value's lookback does. Only months from the
--- first purchase are output.
-grid_starts as (
-
-    select
-        first_purchases.customer_id,
-        first_purchases.first_purchase_date,
-        first_purchases.first_purchase_month,
+        customers.customer_id,
+        customers.first_purchase_date,
         greatest(
-            min(monthly.activity_month),
-            cast({{ dbt.dateadd('month', 1 - window_months, 'first_purchases.first_purchase_month') }} as date)
-        ) as grid_start_month
-    from first_purchases
-    inner join monthly
-        on first_purchases.customer_id = monthly.customer_id
-    group by
-        first_purchases.customer_id,
-        first_purchases.first_purchase_date,
-        first_purchases.first_purchase_month
+            cast({{ dbt.date_trunc('month', 'customers.first_purchase_date') }} as date),
+            first_output_month.month_start
+        ) as output_start_month
+    from {{ ref('int_orders_aggregated_to_customers') }} as customers
+    cross join first_output_month
+    where customers.purchase_count_lifetime > 0
 
 ),
 
@@ -86,22 +93,7 @@ value_basis as (
 
 ),
 
-{% if is_incremental() %}
--- The pre-hook dropped the months this run recomputes (macro doc); it rebuilds the months after
--- the last one it kept. The trailing window needs the months before that too.
-first_output_month as (
-
-    select
-        coalesce(
-            cast({{ dbt.dateadd('month', 1, 'max(period_month)') }} as date), cast('0001-01-01' as date)
-        ) as month_start
-    from {{ this }}
-
-),
-{% endif %}
-
--- Every calendar month from the first grid start to the as-of month, without gaps, so
--- that the trailing window below can count rows: one row is one month.
+-- Every calendar month from the first output month to the as-of month, without gaps.
 month_numbers as (
 
     {{ dbt.generate_series(max_history_months) }}
@@ -110,7 +102,7 @@ month_numbers as (
 
 spine_start as (
 
-    select min(grid_start_month) as first_month from grid_starts
+    select min(output_start_month) as first_month from output_starts
 
 ),
 
@@ -124,22 +116,17 @@ months as (
 
 ),
 
+-- The output: one row per customer and month from the output start to the as-of month.
 grid as (
 
     select
-        grid_starts.customer_id,
-        grid_starts.first_purchase_date,
-        grid_starts.first_purchase_month,
+        output_starts.customer_id,
+        output_starts.first_purchase_date,
+        output_starts.output_start_month,
         months.period_month
-    from grid_starts
+    from output_starts
     inner join months
-        on grid_starts.grid_start_month <= months.period_month
-    {% if is_incremental() %}
-        cross join first_output_month
-    where months.period_month >= cast(
-        {{ dbt.dateadd('month', 1 - window_months, 'first_output_month.month_start') }} as date
-    )
-    {% endif %}
+        on output_starts.output_start_month <= months.period_month
 
 ),
 
@@ -158,10 +145,38 @@ filled as (
             grid.customer_id = monthly.customer_id
             and grid.period_month = monthly.activity_month
 
+    union all
+
+    -- Months that only feed the trailing window of the output's first months: activity in
+    -- the window_months - 1 months before the output start. Before the first purchase that is
+    -- compensation for a complaint or a cancelled or returned order, which customer_value's
+    -- lookback counts too; on an incremental run also the kept months. Months without activity
+    -- add nothing, so only months with activity are read (a daily run does not window a year
+    -- of every customer's months to output one or two).
+    select
+        output_starts.customer_id,
+        output_starts.first_purchase_date,
+        output_starts.output_start_month,
+        monthly.activity_month as period_month,
+        monthly.purchase_count,
+        monthly.net_revenue,
+        monthly.complaint_compensation,
+        monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation as gross_margin,
+        monthly.purchases_without_cost
+    from monthly
+    inner join output_starts
+        on
+            monthly.customer_id = output_starts.customer_id
+            and monthly.activity_month < output_starts.output_start_month
+            and monthly.activity_month >= cast(
+                {{ dbt.dateadd('month', 1 - window_months, 'output_starts.output_start_month') }} as date
+            )
+
 ),
 
--- Trailing sums over window_months rows (= months): one sliding frame per sum, all on one
--- sort of the grid (running sums minus their lag took two sorts and 26 % longer at 1M customers).
+-- Trailing sums over window_months months: one sliding frame per sum, all on one sort
+-- (running sums minus their lag took two sorts and 26 % longer at 1M customers). The frame is
+-- a range of month numbers, not of rows: the months that only feed it have gaps.
 windowed as (
 
     select
@@ -174,8 +189,8 @@ windowed as (
     from filled
     window tier_window as (
         partition by customer_id
-        order by period_month
-        rows between {{ window_months - 1 }} preceding and current row
+        order by {{ month_number.format('period_month') }}
+        range between {{ window_months - 1 }} preceding and current row
     )
 
 ),
@@ -228,14 +243,7 @@ final as (
     from valued
     left join tier_bands
         on {{ cvm_in_tier_band('valued.value_window', 'tier_bands') }}
-    {% if is_incremental() %}
-        cross join first_output_month
-    {% endif %}
-    where
-        valued.period_month >= valued.first_purchase_month
-    {% if is_incremental() %}
-        and valued.period_month >= first_output_month.month_start
-    {% endif %}
+    where valued.period_month >= valued.output_start_month
 
 )
 
