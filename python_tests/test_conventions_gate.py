@@ -83,6 +83,25 @@ def test_a_model_that_reads_a_layer_above_its_own_fails(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_table_behind_a_public_view_is_key_tested_on_the_view(tmp_path):
+    """int_orders_costed has no key test of its own; the one on its view fct_orders counts for
+    it. Without that one, both are reported."""
+    project = copy_project(tmp_path / "project")
+    yml = project / "models" / "marts" / "core" / "fct_orders.yml"
+    key_test = (
+        "        description: Order key.\n"
+        "        data_type: string\n"
+        "        data_tests: [unique, not_null]\n"
+    )
+    assert key_test in yml.read_text()
+    yml.write_text(yml.read_text().replace(key_test, key_test.replace("unique, ", "")))
+    result = run_gate(project)
+    assert result.returncode == 1
+    assert "fct_orders: primary_key_test" in result.stderr, result.stderr
+    assert "int_orders_costed: primary_key_test" in result.stderr, result.stderr
+
+
+@pytest.mark.slow
 def test_a_stale_exception_fails(project, tmp_path):
     exceptions = tmp_path / "exceptions.yml"
     exceptions.write_text(

@@ -3,7 +3,8 @@
 Rules, for every model and snapshot (relations users read):
 - it has a description, and every column declared in YAML has one;
 - it has a primary-key test: `unique_combination_of_columns`, or `unique` and `not_null` (a test
-  or a constraint) on one column;
+  or a constraint) on one column; an intermediate table behind a public view has it on the view
+  (the same rows: testing both would scan them twice);
 - a model under models/marts/ has an enforced contract;
 - its name says its layer: staging names start with stg_/base_, intermediate names with int_;
   a mart carries no other layer's prefix, since marts are named for what they hold (STYLE.md):
@@ -33,6 +34,7 @@ from typing import Any
 import yaml
 
 from cvm import PROJECT_DIR
+from cvm.manifest import public_view
 
 DEFAULT_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 DEFAULT_EXCEPTIONS = PROJECT_DIR / "conventions_exceptions.yml"
@@ -117,6 +119,21 @@ def has_primary_key_test(node: dict[str, Any], tests: Iterable[dict[str, Any]]) 
     return bool(unique & not_null)
 
 
+def tested_rows(
+    node: dict[str, Any], tests: dict[str, list[dict[str, Any]]], manifest: dict[str, Any]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The node and its tests, and its public view and the view's (cvm.manifest.public_view):
+    the view shows the table's rows, so a test on either tests them."""
+    view = public_view(node, manifest)
+    return [(n, tests[n["unique_id"]]) for n in (node, view) if n is not None]
+
+
+def key_tested(
+    node: dict[str, Any], tests: dict[str, list[dict[str, Any]]], manifest: dict[str, Any]
+) -> bool:
+    return any(has_primary_key_test(n, t) for n, t in tested_rows(node, tests, manifest))
+
+
 def check(manifest: dict[str, Any]) -> list[Violation]:
     tests = tests_by_node(manifest)
     nodes = manifest["nodes"]
@@ -130,7 +147,7 @@ def check(manifest: dict[str, Any]) -> list[Violation]:
             violations.append(
                 Violation(name, "column_descriptions", "undocumented: " + ", ".join(undocumented))
             )
-        if not has_primary_key_test(node, tests[node["unique_id"]]):
+        if not key_tested(node, tests, manifest):
             violations.append(
                 Violation(
                     name,
@@ -215,8 +232,11 @@ def coverage(manifest: dict[str, Any]) -> list[tuple[str, int, float, float, flo
                 len(nodes),
                 pct(sum(bool(n["description"].strip()) for n in nodes), len(nodes)),
                 pct(sum(bool(c["description"].strip()) for c in columns), len(columns)),
-                pct(sum(has_primary_key_test(n, tests[n["unique_id"]]) for n in nodes), len(nodes)),
-                pct(sum(bool(tests[n["unique_id"]]) for n in nodes), len(nodes)),
+                pct(sum(key_tested(n, tests, manifest) for n in nodes), len(nodes)),
+                pct(
+                    sum(any(t for _, t in tested_rows(n, tests, manifest)) for n in nodes),
+                    len(nodes),
+                ),
             )
         )
     return rows
