@@ -180,3 +180,30 @@ def test_no_repeat_customer_is_a_skip_even_without_a_minimum():
     )
     assert set(parameters["fit_status"]) == {"skipped"}
     assert parameters["fit_message"].str.startswith("0 repeat customer(s), and drop-out").all()
+
+
+def test_a_repeat_customer_who_spent_nothing_is_scored_from_the_spend_fit():
+    """Free repeat orders (m = 0; CDNOW has such a customer) stay out of the Gamma-Gamma fit
+    (its likelihood needs m > 0; int_clv_repeat_spend_compressed leaves them out) but are scored:
+    the posterior mean spend at m = 0 is p v / (p x + q - 1), below the population's."""
+    frame = customers(3000, seed=4, dropout=True)
+    parameters = fit(frame)
+    assert status(parameters, "gamma_gamma")[0] == "fitted"
+    inputs, _ = warehouse_inputs(frame)
+    free = {"repeat_purchase_days": 2.0, "recency_days": 40.0, "age_days": 300.0}
+    inputs = pd.concat(
+        [inputs, pd.DataFrame([{**free, "customer_count": 1, "avg_repeat_spend": 0.0}])],
+        ignore_index=True,
+    ).assign(fit_purpose="scoring")
+    scores = score_fits(inputs, parameters, **SCORE)
+    row = scores[
+        (scores["repeat_purchase_days"] == 2)
+        & (scores["recency_days"] == 40)
+        & (scores["age_days"] == 300)
+    ]
+    assert len(row) == 1
+    gg = parameters[parameters["model"] == "gamma_gamma"].set_index("parameter")["value"]
+    spend_per_purchase = gg["p"] * gg["v"] / (gg["p"] * 2 + gg["q"] - 1)
+    assert 0 < spend_per_purchase < gg["p"] * gg["v"] / (gg["q"] - 1)
+    expected = row["discounted_expected_purchases"].iloc[0] * spend_per_purchase
+    assert row["discounted_expected_spend"].iloc[0] == pytest.approx(expected, rel=1e-9)

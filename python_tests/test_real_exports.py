@@ -58,14 +58,16 @@ def margin_columns(warehouse: Path) -> list[tuple[str, str, str]]:
 # CDNOW: customers and orders only
 
 
-def cdnow_orders() -> pd.DataFrame:
-    """The CDNOW 1/10 sample the lifetimes wheel ships (found without importing lifetimes, whose
-    import warns under pandas 3)."""
-    file = importlib.metadata.distribution("lifetimes").locate_file(
-        "lifetimes/datasets/CDNOW_sample.txt"
-    )
+def cdnow_orders(master: bool = False) -> pd.DataFrame:
+    """The CDNOW 1/10 sample the lifetimes wheel ships, or the full master file (``master``;
+    its 23,570 customers include free orders), found without importing lifetimes, whose import
+    warns under pandas 3."""
+    name = "CDNOW_master.txt" if master else "CDNOW_sample.txt"
+    file = importlib.metadata.distribution("lifetimes").locate_file(f"lifetimes/datasets/{name}")
+    columns = ["customer_id", "date", "cds", "spend"]
     lines = pd.read_csv(
-        file, sep=r"\s+", header=None, names=["customer_id", "id", "date", "cds", "spend"],
+        file, sep=r"\s+", header=0 if master else None,
+        names=columns if master else ["customer_id", "id", *columns[1:]],
         dtype={"customer_id": str, "date": str},
     )  # fmt: skip
     return pd.DataFrame(
@@ -79,18 +81,21 @@ def cdnow_orders() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def cdnow(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    work = tmp_path_factory.mktemp("cdnow")
+def build_cdnow(work: Path, orders: pd.DataFrame, **env: str):
+    """`make build` of CDNOW's orders and its customers (signed up at their first order)."""
     raw = work / "raw"
     raw.mkdir()
-    orders = cdnow_orders()
     orders.to_csv(raw / "orders.csv", index=False)
     customers = orders.groupby("customer_id", as_index=False)["ordered_at"].min()
     customers.rename(columns={"ordered_at": "signup_date"}).to_csv(
         raw / "customers.csv", index=False
     )
-    return build_into(work, raw, CVM_AS_OF_DATE=CDNOW_AS_OF)
+    return build_into(work, raw, **env)
+
+
+@pytest.fixture(scope="module")
+def cdnow(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    return build_cdnow(tmp_path_factory.mktemp("cdnow"), cdnow_orders(), CVM_AS_OF_DATE=CDNOW_AS_OF)
 
 
 def test_cdnow_sample_publishes_with_the_published_estimates(cdnow):
@@ -124,6 +129,32 @@ def test_cdnow_every_buyer_has_p_alive_and_a_clv_on_revenue(cdnow):
     )
     assert customers == with_p_alive == with_clv == buyers["customer_id"].nunique() == 2357
     assert bases == ["revenue"]
+
+
+def test_the_full_cdnow_file_publishes_and_scores_free_repeat_orders(tmp_path):
+    """All 23,570 CDNOW customers with the default as-of date (the last order). One customer's
+    only repeat purchase was free (m = 0), which the Gamma-Gamma fit cannot take: it is left
+    out of the fit and scored from it, with a spend per purchase below the population's."""
+    orders = cdnow_orders(master=True)
+    totals = orders.groupby(["customer_id", "ordered_at"])["order_total"].sum().reset_index()
+    firsts = totals.groupby("customer_id")["ordered_at"].transform("min")
+    repeat_spend = totals[totals["ordered_at"] > firsts].groupby("customer_id")["order_total"]
+    free_repeaters = sorted(repeat_spend.sum()[lambda s: s == 0].index)
+    assert free_repeaters == ["10244"]  # the data, read with pandas
+    result, warehouse = build_cdnow(tmp_path, orders)
+    assert_published(result)
+    ((customers, scored, repeaters_fitted),) = query(
+        warehouse,
+        "select count(*), count(clv) filter (where clv_status = 'scored'), "
+        "(select max(customer_count) from marts.clv_model_parameters "
+        " where fit_purpose = 'scoring' and model = 'gamma_gamma') "
+        "from marts.customer_value",
+    )
+    assert customers == scored == orders["customer_id"].nunique() == 23570
+    repeaters = int((repeat_spend.size() > 0).sum())
+    assert repeaters_fitted == repeaters - len(free_repeaters)
+    ((clv,),) = query(warehouse, "select clv from marts.customer_value where customer_id = '10244'")
+    assert clv > 0
 
 
 def test_cdnow_gets_tiers_a_tier_history_and_migrations(cdnow):

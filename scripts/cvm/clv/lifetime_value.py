@@ -484,10 +484,12 @@ def _validated_combinations(
     x, t_x, T = bg_nbd.validate_rfm(combinations["x"], combinations["t_x"], combinations["T"])
     _validate_days(x, t_x, T)
     m = combinations["m"].to_numpy(dtype=float)
-    missing_m = (x > 0) & ~(np.isfinite(m) & (m > 0))
+    # m = 0 (repeat days that were all free orders) scores: the posterior mean spend
+    # p (v + x m) / (p x + q - 1) is defined there; only the Gamma-Gamma fit needs m > 0.
+    missing_m = (x > 0) & ~(np.isfinite(m) & (m >= 0))
     if np.any(missing_m):
         raise ValueError(
-            f"combinations: m (average mean spend) must be finite and > 0 where x > 0; "
+            f"combinations: m (average mean spend) must be finite and >= 0 where x > 0; "
             f"{int(missing_m.sum())} row(s) are not"
         )
     return x, t_x, T, m
