@@ -44,7 +44,10 @@ first_output_month as (
 
 monthly as (
 
-    select * from {{ ref('int_orders_aggregated_to_customer_months') }}
+    select
+        *,
+        net_revenue - cost_of_goods - complaint_compensation as gross_margin
+    from {{ ref('int_orders_aggregated_to_customer_months') }}
     {% if is_incremental() %}
     -- Only the window of the months this run outputs.
     where activity_month >= (
@@ -137,7 +140,7 @@ filled as (
         coalesce(monthly.purchase_count, 0) as purchase_count,
         coalesce(monthly.net_revenue, 0) as net_revenue,
         coalesce(monthly.complaint_compensation, 0) as complaint_compensation,
-        coalesce(monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation, 0) as gross_margin,
+        coalesce(monthly.gross_margin, 0) as gross_margin,
         coalesce(monthly.purchases_without_cost, 0) as purchases_without_cost
     from grid
     left join monthly
@@ -161,7 +164,7 @@ filled as (
         monthly.purchase_count,
         monthly.net_revenue,
         monthly.complaint_compensation,
-        monthly.net_revenue - monthly.cost_of_goods - monthly.complaint_compensation as gross_margin,
+        monthly.gross_margin,
         monthly.purchases_without_cost
     from monthly
     inner join output_starts
