@@ -366,6 +366,32 @@ def test_extreme_histories_are_finite(model):
     assert alive[2] < 1e-6  # 5,000 purchases in 100 days, then nothing for 27 years
 
 
+def test_pareto_nbd_quadrature_gives_each_row_its_own_value_whatever_the_batch():
+    """The drop-out integral is evaluated in groups of rows that share their nodes, in chunks
+    (pareto_nbd._integral): on more rows than a chunk, with every node tier and tails, each
+    row's P(alive), its gradient and its likelihood terms are what the row gets alone."""
+    params = ParetoNbdParams(r=0.8, alpha=30.0, s=1.5, beta=200.0)
+    data = simulate("pareto_nbd", 3 * pareto_nbd._CHUNK_ROWS + 123, seed=12)
+    # Long-lived heavy buyers and wide alpha/beta gaps reach the larger tiers and the tails.
+    data.loc[::50, "x"] = data["x"][::50] + 300
+    x, t_x, T = (data[c].to_numpy() for c in ("x", "t_x", "T"))
+    theta = np.array(params)
+    bulk = pareto_nbd._integral(theta, x, t_x, T, 2)
+    alive = purchase.probability_alive(params, x, t_x, T)
+    gradient = purchase.probability_alive_log_gradient(params, x, t_x, T)
+    for row in range(0, x.size, 997):
+        one = slice(row, row + 1)
+        alone = pareto_nbd._integral(theta, x[one], t_x[one], T[one], 2)
+        assert alone.log_value[0] == bulk.log_value[row]
+        assert np.array_equal(alone.gradient[0], bulk.gradient[row])
+        assert np.array_equal(alone.hessian[0], bulk.hessian[row])
+        assert purchase.probability_alive(params, x[one], t_x[one], T[one])[0] == alive[row]
+        assert np.array_equal(
+            purchase.probability_alive_log_gradient(params, x[one], t_x[one], T[one])[:, 0],
+            gradient[:, row],
+        )
+
+
 @pytest.mark.parametrize("model", list(MODULES))
 def test_p_alive_log_gradient_matches_finite_differences(model):
     data = simulate(model, 500, seed=8)

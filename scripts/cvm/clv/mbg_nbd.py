@@ -32,7 +32,7 @@ import numpy.typing as npt
 from scipy.special import betaln, digamma, expit, gammaln, polygamma
 
 from cvm.clv import bg_nbd
-from cvm.clv.estimation import FloatArray, ParameterSet
+from cvm.clv.estimation import Distinct, FloatArray, ParameterSet, distinct
 from cvm.clv.row_models import (
     RowModel,
     RowTerms,
@@ -75,43 +75,49 @@ class MbgNbdFit(ParameterSet):
     log_covariance: FloatArray
 
 
-def _branch(theta: FloatArray, x: FloatArray, at: FloatArray, a_shift: float, b_shift: float,
+def _branch(theta: FloatArray, xs: Distinct, at: FloatArray, a_shift: float, b_shift: float,
             order: int):  # fmt: skip
     """ln B(a + a_shift, b + x + b_shift) - (r+x) ln(alpha + at), with its gradient and (order
-    2) Hessian in (r, alpha, a, b): the alive branch is (0, 1) at T, the gone one (1, 0) at t_x."""
+    2) Hessian in (r, alpha, a, b): the alive branch is (0, 1) at T, the gone one (1, 0) at t_x.
+    ``xs``: the rows' x as distinct values, on which the special functions are evaluated."""
     r, alpha, a, b = theta
+    x = xs.values[xs.index]
     sx, log_at = r + x, np.log(alpha + at)
-    a_, b_ = a + a_shift, b + x + b_shift
-    value = betaln(a_, b_) - sx * log_at
+    a_, b_ = a + a_shift, b + xs.values + b_shift
     psi_ab = digamma(a_ + b_)
+    value = betaln(a_, b_)[xs.index] - sx * log_at
     gradient = np.column_stack(
-        [-log_at, -sx / (alpha + at), digamma(a_) - psi_ab, digamma(b_) - psi_ab]
-    )
+        [-log_at, -sx / (alpha + at), (digamma(a_) - psi_ab)[xs.index],
+         (digamma(b_) - psi_ab)[xs.index]]
+    )  # fmt: skip
     hessian = None
     if order == 2:
         tri_ab = polygamma(1, a_ + b_)
         hessian = np.zeros((x.size, 4, 4))
         hessian[:, 0, 1] = hessian[:, 1, 0] = -1.0 / (alpha + at)
         hessian[:, 1, 1] = sx / (alpha + at) ** 2
-        hessian[:, 2, 2] = polygamma(1, a_) - tri_ab
-        hessian[:, 2, 3] = hessian[:, 3, 2] = -tri_ab
-        hessian[:, 3, 3] = polygamma(1, b_) - tri_ab
+        hessian[:, 2, 2] = (polygamma(1, a_) - tri_ab)[xs.index]
+        hessian[:, 2, 3] = hessian[:, 3, 2] = -tri_ab[xs.index]
+        hessian[:, 3, 3] = (polygamma(1, b_) - tri_ab)[xs.index]
     return value, gradient, hessian
 
 
 def _terms(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, hessian: bool):
     """Per-row log-likelihood (module docstring) with its gradient and Hessian in
-    (r, alpha, a, b)."""
+    (r, alpha, a, b). The special functions depend on the rows through x alone, which takes
+    few distinct values: they are evaluated once per value (most of the time otherwise)."""
     r, alpha, a, b = theta
     order = 2 if hessian else 1
+    xs = distinct(x)
     mix = log_mixture(
-        *_branch(theta, x, T, 0.0, 1.0, order), *_branch(theta, x, t_x, 1.0, 0.0, order)
+        *_branch(theta, xs, T, 0.0, 1.0, order), *_branch(theta, xs, t_x, 1.0, 0.0, order)
     )
-    value = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b) + mix.value
+    rx = r + xs.values
+    value = gammaln(rx)[xs.index] - gammaln(r) + r * np.log(alpha) - betaln(a, b) + mix.value
     psi_ab = digamma(a + b)
     gradient = mix.gradient + np.column_stack(
         [
-            digamma(r + x) - digamma(r) + np.log(alpha),
+            (digamma(rx) - digamma(r))[xs.index] + np.log(alpha),
             np.full(x.size, r / alpha),
             np.full(x.size, psi_ab - digamma(a)),
             np.full(x.size, psi_ab - digamma(b)),
@@ -120,7 +126,7 @@ def _terms(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, hes
     hess = mix.hessian
     if hess is not None:
         tri_ab = polygamma(1, a + b)
-        hess[:, 0, 0] += polygamma(1, r + x) - polygamma(1, r)
+        hess[:, 0, 0] += (polygamma(1, rx) - polygamma(1, r))[xs.index]
         hess[:, 0, 1] += 1.0 / alpha
         hess[:, 1, 0] += 1.0 / alpha
         hess[:, 1, 1] -= r / alpha**2

@@ -101,6 +101,8 @@ class ParetoNbdFit(ParameterSet):
 _NODE_TIERS = ((8.0, 24), (20.0, 32), (50.0, 48))
 _MAIN_SPAN = _NODE_TIERS[-1][0]
 _TAIL_NODES = 32
+# Rows per quadrature call (see _integral).
+_CHUNK_ROWS = 1 << 12
 _GAUSS = {
     n: np.polynomial.legendre.leggauss(n) for n in (*(t[1] for t in _NODE_TIERS), _TAIL_NODES)
 }
@@ -150,18 +152,20 @@ def _integral(theta: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, 
     hessian = np.empty((n, 4, 4)) if order == 2 else None
     for t, (_, nodes) in enumerate(_NODE_TIERS):
         for with_tail in (False, True):
-            rows = np.flatnonzero((tier == t) & (tail == with_tail))
-            if rows.size == 0:
-                continue
-            part = _panel_sums(
-                alpha_n[rows, None], beta_n[rows, None], p[rows], q, g[rows], base[rows],
-                cut[rows], span[rows], nodes, with_tail, order,
-            )  # fmt: skip
-            log_value[rows] = part.log_value
-            if gradient is not None and part.gradient is not None:
-                gradient[rows] = part.gradient
-            if hessian is not None and part.hessian is not None:
-                hessian[rows] = part.hessian
+            group = np.flatnonzero((tier == t) & (tail == with_tail))
+            # In chunks: a (rows, nodes) temporary of every row at once is memory-bound (25
+            # times slower at 500,000 rows); each row's sum is the same either way.
+            for start in range(0, group.size, _CHUNK_ROWS):
+                rows = group[start : start + _CHUNK_ROWS]
+                part = _panel_sums(
+                    alpha_n[rows, None], beta_n[rows, None], p[rows], q, g[rows], base[rows],
+                    cut[rows], span[rows], nodes, with_tail, order,
+                )  # fmt: skip
+                log_value[rows] = part.log_value
+                if gradient is not None and part.gradient is not None:
+                    gradient[rows] = part.gradient
+                if hessian is not None and part.hessian is not None:
+                    hessian[rows] = part.hessian
     return _Integral(log_value, gradient, hessian)
 
 

@@ -486,18 +486,20 @@ def _purchase_only(
     needs no more; a scoring fit without Gamma-Gamma has no CLV)."""
     scored = mine.copy()
     x, t_x, T = (mine[c].to_numpy(float) for c in ("x", "t_x", "T"))
-    scored["p_alive"] = purchase.probability_alive(fit, x, t_x, T)
+    # P(alive) once: every conditional expectation is P(alive) times the curve of the alive
+    # (cvm.clv.purchase).
+    p_alive = scored["p_alive"] = purchase.probability_alive(fit, x, t_x, T)
     if purpose == "scoring":
         for days in PURCHASE_HORIZONS_DAYS:
-            scored[f"expected_purchases_{days}d"] = purchase.conditional_expected_purchases(
-                fit, days, x, t_x, T
+            scored[f"expected_purchases_{days}d"] = p_alive * purchase.expected_purchases_if_alive(
+                fit, days, x, T
             )
         scored["discounted_expected_purchases"] = discounted_expected_purchases(
             fit, x, t_x, T, horizon_days=horizon_days, annual_discount_rate=annual_discount_rate,
         )  # fmt: skip
     else:
-        scored["expected_purchases_holdout"] = purchase.conditional_expected_purchases(
-            fit, holdout_days, x, t_x, T
+        scored["expected_purchases_holdout"] = p_alive * purchase.expected_purchases_if_alive(
+            fit, holdout_days, x, T
         )
     return scored
 
