@@ -48,6 +48,15 @@ def held_back_orders() -> str:
     """
 
 
+# A complaint with compensation, opened long before the lookback, that reaches the source late:
+# it lowers its customer's value in the tier history from its month on.
+LATE_COMPLAINT = """
+    complaint_id = (select min(complaint_id) from source_rows
+                    where compensation_amount > 0
+                      and opened_at >= date '2025-01-01' and opened_at < date '2025-04-01')
+"""
+
+
 def without_orders(condition: str) -> dict[str, str]:
     """Edits removing the orders matching ``condition`` and their lines."""
     return {
@@ -184,7 +193,10 @@ def yesterday(published_build: Published, tmp_path_factory) -> tuple[Path, dict[
     then: the days after it and the late orders held back."""
     work = tmp_path_factory.mktemp("incremental")
     base = Path(published_build.env["CVM_RAW_DIR"])
-    raw = raw_variant(base, work / "raw_yesterday", without_orders(held_back_orders()))
+    held_back = without_orders(held_back_orders()) | {
+        "complaints": f"select * from source_rows where not ({LATE_COMPLAINT})"
+    }
+    raw = raw_variant(base, work / "raw_yesterday", held_back)
     env = published_build.env | {
         "CVM_RAW_DIR": str(raw),
         "CVM_DUCKDB_PATH": str(work / "yesterday" / "cvm.duckdb"),
@@ -210,8 +222,17 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
             }
         )
     )
-    # The order three weeks late is older than the lookback: make build found it.
-    assert f"rebuilt from {LATE_OUTSIDE_LOOKBACK}" in stdout, stdout[-3000:]
+    # The complaint and the order three weeks late are older than the lookback: make build
+    # found them, and rebuilt from the complaint's month.
+    with duckdb.connect() as con:
+        (complaint_month,) = con.execute(
+            f"with source_rows as (select * from read_parquet('{base}/complaints.parquet')) "
+            f"select cast(date_trunc('month', opened_at) as date) from source_rows "
+            f"where {LATE_COMPLAINT}"
+        ).fetchone()
+    assert f"orders from {LATE_OUTSIDE_LOOKBACK}" in stdout, stdout[-3000:]
+    assert f"complaints from {complaint_month}" in stdout, stdout[-3000:]
+    assert f"rebuilt from {complaint_month}" in stdout
     late = query(
         daily,
         f"select count(*) from marts.fct_orders where order_date = date '{LATE_OUTSIDE_LOOKBACK}'",

@@ -2,9 +2,11 @@
 
 `make build` rebuilds staging first, then asks here for the earliest order date at which the
 freshly staged orders, order lines and products differ from the order facts the last build
-stored. The marts are then built with `reprocess_orders_from` set to that date, so that a
-change of any age (a late order, a deletion, a corrected line, a re-costed product) gives the
-same marts as a full refresh, at the cost of rebuilding only from that date.
+stored, or the staged complaints' compensation from the monthly blocks of its tier history.
+The marts are then built with `reprocess_orders_from` set to that date, so that a change of
+any age (a late order, a deletion, a corrected line, a re-costed product, a late complaint's
+compensation) gives the same marts as a full refresh, at the cost of rebuilding only from that
+date.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cvm.manifest import public_view
 from cvm.relations import Relations
 
 FACTS = ("fct_orders", "fct_order_items")
+# What the last build stored that the checks below compare staging with.
+STORED = (*FACTS, "int_orders_aggregated_to_customer_months")
 
 # Each query returns the earliest order date among rows that differ, or null. Orders and lines
 # compare by key and every source column (a hash per row keeps the join narrow; an order's
@@ -85,10 +89,33 @@ CHANGED_PRODUCTS = """
     where product_id in (select product_id from changed)
 """
 
+# Complaints by the only thing of theirs the incremental tier history reads: the compensation
+# per customer and month (a complaint resolved or re-categorised later rebuilds nothing). The
+# first day of the earliest month that differs.
+CHANGED_COMPLAINTS = """
+    with staged as (
+        select customer_id, cast(date_trunc('month', opened_at) as date) as activity_month,
+               sum(compensation_amount) as complaint_compensation
+        from {stg_shop__complaints}
+        group by customer_id, cast(date_trunc('month', opened_at) as date)
+    ),
+    stored as (
+        select customer_id, activity_month, complaint_compensation
+        from {int_orders_aggregated_to_customer_months}
+        where complaint_compensation <> 0
+    )
+    select min(coalesce(stored.activity_month, staged.activity_month))
+    from staged full join stored
+        on staged.customer_id = stored.customer_id
+        and staged.activity_month = stored.activity_month
+    where coalesce(staged.complaint_compensation, 0) <> coalesce(stored.complaint_compensation, 0)
+"""
+
 CHECKS = {
     "orders": CHANGED_ORDERS,
     "order lines": CHANGED_ORDER_LINES,
     "products": CHANGED_PRODUCTS,
+    "complaints": CHANGED_COMPLAINTS,
 }
 
 
@@ -123,8 +150,9 @@ def stale_incremental_models(con: duckdb.DuckDBPyConnection, manifest: dict[str,
 
 
 def facts_stored(relations: Relations) -> bool:
-    """Whether an earlier build stored the order facts the new staging is compared with."""
-    return all(fact in relations for fact in FACTS)
+    """Whether an earlier build stored the order facts (and the monthly blocks) the new
+    staging is compared with."""
+    return all(stored in relations for stored in STORED)
 
 
 def earliest_source_changes(
