@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from cvm.generate import generate
 from cvm.quality import GxRunner, load_thresholds
 from cvm.quality.mart_gate import run_mart_gate
-from cvm.quality.raw_gate import run_raw_gate
+from cvm.quality.raw_gate import run_raw_gate, tolerated_share
 from dbt_project import make_build, make_build_env
 
 END_DATE = dt.date(2026, 6, 30)
@@ -154,6 +155,75 @@ def test_a_small_shops_quiet_day_passes_and_its_truncated_export_stops(
     if not passes:
         (finding,) = result.critical
         assert finding.column == "rows_in_latest_days" and "observed 0" in finding.detail
+
+
+SMALL_SHOP_ORDERS = [
+    f"o{i},c{i % 3},2025-0{i}-05 10:00:00,completed,{20 * i}.00" for i in range(1, 9)
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "passes", "column"),
+    [
+        ("one order repeated", True, None),
+        ("one order total with a decimal comma", True, None),
+        ("the export appended to itself", False, "unique_key_rate"),
+        ("every order total with a decimal comma", False, "order_total unparseable share"),
+    ],
+)
+def test_a_small_shops_dirty_row_passes_and_its_broken_file_stops(tmp_path, change, passes, column):
+    """Eight orders: one dirty row is staging's to quarantine (one in eight is 12.5 %, far
+    above the 0.1 % a large file may hold, yet what a file at 0.1 % shows by chance, with
+    probability 0.008); a file whose ids or numbers are wrong as a whole still stops."""
+
+    def decimal_comma(line: str) -> str:
+        rest, total = line.rsplit(",", 1)
+        return f'{rest},"{total.replace(".", ",")}"'
+
+    orders = list(SMALL_SHOP_ORDERS)
+    if change == "one order repeated":
+        orders.append(orders[3])
+    elif change == "one order total with a decimal comma":
+        orders[3] = decimal_comma(orders[3])
+    elif change == "the export appended to itself":
+        orders += orders
+    else:
+        orders = [decimal_comma(line) for line in orders]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_text(
+        "customer_id,signup_date\nc0,2025-01-01\nc1,2025-01-01\nc2,2025-01-01\n"
+    )
+    (raw / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,status,order_total\n" + "\n".join(orders) + "\n"
+    )
+    result = raw_gate(raw, as_of=dt.date(2025, 8, 31))
+    assert result.passed is passes, result.report()
+    if not passes:
+        (finding,) = result.critical
+        assert finding.column == column, finding.line()
+
+
+@pytest.mark.parametrize("rows", [2, 8, 100, 1_000, 20_000])
+def test_the_tolerated_share_is_the_binomial_tail_at_the_threshold(rows):
+    """tolerated_share against the binomial tail summed term by term: a file at exactly the
+    threshold shows more offending rows than tolerated with a chance of at most max_chance,
+    and at least as many as tolerated with a larger one."""
+    threshold, max_chance = 0.001, 0.001
+    tolerated = round(tolerated_share(threshold, rows, max_chance) * rows)
+
+    def chance_of_more_than(k: int) -> float:
+        at_most_k = sum(
+            math.comb(rows, i) * threshold**i * (1 - threshold) ** (rows - i) for i in range(k + 1)
+        )
+        return 1 - at_most_k
+
+    assert chance_of_more_than(tolerated) <= max_chance < chance_of_more_than(tolerated - 1)
+
+
+def test_a_large_files_tolerance_stays_near_its_threshold():
+    assert 0.001 < tolerated_share(0.001, 1_000_000, 0.001) < 0.00111
+    assert tolerated_share(0.001, 0, 0.001) == 0.001
 
 
 def test_raw_gate_reports_a_warning_without_failing(clean_raw, tmp_path):
