@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from cvm import build
 
@@ -146,4 +148,34 @@ def tool_in(
     }
     return subprocess.run(
         command, cwd=project, env=full_env, capture_output=True, text=True, check=False
+    )
+
+
+def write_orders_and_customers(raw: Path, orders: pd.DataFrame) -> None:
+    """``orders`` as raw/orders.csv and their customers as raw/customers.csv, each signed up at
+    their first order: the two required files of an export that has only orders."""
+    raw.mkdir(parents=True, exist_ok=True)
+    orders.to_csv(raw / "orders.csv", index=False)
+    customers = orders.groupby("customer_id", as_index=False)["ordered_at"].min()
+    customers.rename(columns={"ordered_at": "signup_date"}).to_csv(
+        raw / "customers.csv", index=False
+    )
+
+
+def lifetimes_example_orders(order_total: float) -> pd.DataFrame:
+    """lifetimes' example transactions (5,000 customers of one cohort dying off over 2014; a
+    date and a customer id, no amount) as completed orders of ``order_total`` each."""
+    transactions = pd.read_csv(
+        importlib.metadata.distribution("lifetimes").locate_file(
+            "lifetimes/datasets/example_transactions.csv"
+        )
+    )
+    return pd.DataFrame(
+        {
+            "order_id": [f"t{i}" for i in range(len(transactions))],
+            "customer_id": transactions["id"],
+            "ordered_at": transactions["date"],
+            "status": "completed",
+            "order_total": order_total,
+        }
     )

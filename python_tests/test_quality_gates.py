@@ -9,13 +9,19 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from cvm.generate import generate
 from cvm.quality import GxRunner, load_thresholds
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate, tolerated_share
-from dbt_project import make_build, make_build_env
+from dbt_project import (
+    lifetimes_example_orders,
+    make_build,
+    make_build_env,
+    write_orders_and_customers,
+)
 
 END_DATE = dt.date(2026, 6, 30)
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -155,6 +161,26 @@ def test_a_small_shops_quiet_day_passes_and_its_truncated_export_stops(
     if not passes:
         (finding,) = result.critical
         assert finding.column == "rows_in_latest_days" and "observed 0" in finding.detail
+
+
+@pytest.mark.parametrize(("days_cut", "passes"), [(0, True), (3, False)])
+def test_a_shrinking_customer_base_passes_and_its_truncated_export_stops(
+    tmp_path, days_cut, passes
+):
+    """lifetimes' example transactions: one cohort of 5,000 customers dying off over 2014, so
+    its December holds half the orders per day of its October. Against the 90 days before, the
+    complete file's last week looked half-loaded (43 orders, at least 43.5 expected); against
+    the 28 days before, it passes, and the same file without its last three days stops."""
+    as_of = dt.date(2014, 12, 31)
+    orders = lifetimes_example_orders(10.0)
+    cut = as_of - dt.timedelta(days=days_cut)
+    raw = tmp_path / "raw"
+    write_orders_and_customers(raw, orders[pd.to_datetime(orders["ordered_at"]).dt.date <= cut])
+    result = raw_gate(raw, as_of=as_of)
+    assert result.passed is passes, result.report()
+    if not passes:
+        (finding,) = result.critical
+        assert finding.column == "rows_in_latest_days", finding.line()
 
 
 SMALL_SHOP_ORDERS = [
