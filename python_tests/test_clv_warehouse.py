@@ -182,6 +182,27 @@ def test_no_repeat_customer_is_a_skip_even_without_a_minimum():
     assert parameters["fit_message"].str.startswith("0 repeat customer(s), and drop-out").all()
 
 
+def test_a_log_of_free_orders_fits_the_purchase_models_and_skips_spend():
+    """Repeat purchases all worth 0 (a log without amounts): drop-out and purchase rates are
+    measured on the repeat purchases, spend on none (int_clv_repeat_spend_compressed is empty),
+    so only Gamma-Gamma is skipped; P(alive) and expected purchases are scored, CLV is not."""
+    frame = customers(3000, seed=3, dropout=True).assign(m=lambda f: f["m"] * 0)
+    inputs, repeat = warehouse_inputs(frame)
+    repeat = repeat[repeat["avg_repeat_spend"] > 0]  # as the warehouse model leaves them out
+    parameters = fit_models(
+        inputs, repeat, purpose="scoring", interval=0.8, min_repeat_customers=50
+    )
+    assert status(parameters, "bg_nbd")[0] == "fitted"
+    skipped, message = status(parameters, "gamma_gamma")
+    assert skipped == "skipped"
+    assert message.startswith(
+        "0 repeat customer(s) with repeat purchases worth more than 0, fewer than var "
+        "clv_min_repeat_customers (50): too few to estimate spend"
+    )
+    scores = score_fits(inputs, parameters, **SCORE)
+    assert scores["p_alive"].notna().all() and scores["discounted_expected_spend"].isna().all()
+
+
 def test_a_repeat_customer_who_spent_nothing_is_scored_from_the_spend_fit():
     """Free repeat orders (m = 0; CDNOW has such a customer) stay out of the Gamma-Gamma fit
     (its likelihood needs m > 0; int_clv_repeat_spend_compressed leaves them out) but are scored:

@@ -19,7 +19,13 @@ import pytest
 
 from conftest import reasons_not_drawn
 from cvm import build
-from dbt_project import make_build, make_build_env, query
+from dbt_project import (
+    lifetimes_example_orders,
+    make_build,
+    make_build_env,
+    query,
+    write_orders_and_customers,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -84,14 +90,8 @@ def cdnow_orders(master: bool = False) -> pd.DataFrame:
 
 def build_cdnow(work: Path, orders: pd.DataFrame, **env: str):
     """`make build` of CDNOW's orders and its customers (signed up at their first order)."""
-    raw = work / "raw"
-    raw.mkdir()
-    orders.to_csv(raw / "orders.csv", index=False)
-    customers = orders.groupby("customer_id", as_index=False)["ordered_at"].min()
-    customers.rename(columns={"ordered_at": "signup_date"}).to_csv(
-        raw / "customers.csv", index=False
-    )
-    return build_into(work, raw, **env)
+    write_orders_and_customers(work / "raw", orders)
+    return build_into(work, work / "raw", **env)
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +212,24 @@ def assert_no_margin_is_made_up(warehouse: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+def test_a_log_of_free_orders_publishes_with_p_alive_and_without_clv(tmp_path):
+    """lifetimes' example transactions with every order worth 0 (a log of visits or free
+    orders): the purchase models are fitted on the repeat purchases, the spend model has none
+    to learn from, so every customer has P(alive) and expected purchases, no CLV, and an empty
+    share of wallet (nobody spent anything). It stopped at the raw gate (a 90-day baseline took
+    the shrinking cohort for a half-loaded export), then at the share-of-wallet test."""
+    write_orders_and_customers(tmp_path / "raw", lifetimes_example_orders(0.0))
+    result, warehouse = build_into(tmp_path, tmp_path / "raw")
+    assert_published(result)
+    assert "Gamma-Gamma skipped" in result.stdout and "BG/NBD fitted on 5,000" in result.stdout
+    ((customers, with_p_alive, with_clv, with_share),) = query(
+        warehouse,
+        "select count(*), count(p_alive), count(clv), count(share_of_wallet_modelled) "
+        "from marts.customer_value",
+    )
+    assert (customers, with_p_alive, with_clv, with_share) == (5000, 5000, 0, 0)
+
+
 # A three-customer shop and an orders-only shop of a few thousand
 
 

@@ -76,6 +76,8 @@ PARAMETER_COLUMNS = [
 # fit_status: fitted; skipped (too few repeat customers, not attempted); not_identified or
 # not_converged (attempted; the data do not pin the parameters down, or the optimiser failed).
 FITTED, SKIPPED = "fitted", "skipped"
+REPEAT_PURCHASES = "repeat purchases"
+SPENDING_REPEAT_PURCHASES = "repeat purchases worth more than 0"
 # Below this mean drop-out probability per purchase, a / (a + b), a BG/NBD or MBG/NBD estimate
 # is on the model's no-drop-out boundary (a -> 0, b -> infinity): customers who never leave.
 NO_DROPOUT_SHARE = 1e-4
@@ -142,6 +144,22 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
             "spend cannot be told apart by customer. Common with fixed prices (subscriptions).",
         )
     return FitOutcome(status, error.reason.removeprefix(f"{model}: "))
+
+
+def _too_few(customers: int, minimum: int, measured: str, counted: str) -> FitOutcome:
+    """A fit not attempted: ``customers`` repeat customers (as ``counted`` says), fewer than
+    var clv_min_repeat_customers or none at all; ``measured``: what the fit estimates."""
+    fewer = (
+        f"fewer than var clv_min_repeat_customers ({minimum:,})"
+        if minimum > customers
+        else f"and {measured} {'is' if measured == 'spend' else 'are'} measured on {counted}"
+    )
+    which = "" if counted == REPEAT_PURCHASES else f" with {counted}"
+    return FitOutcome(
+        SKIPPED,
+        f"{customers:,} repeat customer(s){which}, {fewer}: too few to estimate {measured}, "
+        "so the fit was not attempted",
+    )
 
 
 def _fit_model(model: str, fit: Callable[[], ParameterSet]) -> ParameterSet | FitOutcome:
@@ -365,19 +383,13 @@ def fit_models(
     spend = repeat_spend[repeat_spend["fit_purpose"] == purpose].sort_values(
         ["x", "m"], kind="stable"
     )
-    repeaters = int(spend["n_customers"].sum())
+    # Drop-out is measured on repeat purchases, spend on the repeat purchases worth more than
+    # 0 (the Gamma-Gamma rows): a log of free orders has the first without the second.
+    repeaters = int(mine.loc[mine["x"] > 0, "n_customers"].sum())
+    spenders = int(spend["n_customers"].sum())
     models: dict[str, ParameterSet | FitOutcome] = {}
-    if mine.empty or repeaters < max(min_repeat_customers, 1):  # spend needs a repeater
-        fewer = (
-            f"fewer than var clv_min_repeat_customers ({min_repeat_customers:,})"
-            if min_repeat_customers > repeaters
-            else "and drop-out and spend are measured on repeat purchases"
-        )
-        skipped = FitOutcome(
-            SKIPPED,
-            f"{repeaters:,} repeat customer(s), {fewer}: too few to estimate drop-out and "
-            "spend, so the fit was not attempted",
-        )
+    if mine.empty or repeaters < max(min_repeat_customers, 1):
+        skipped = _too_few(repeaters, min_repeat_customers, "drop-out and spend", REPEAT_PURCHASES)
         models = {m: skipped for m in (*candidates, GammaGammaFit.MODEL)}
     else:
         x, t_x, T, n = (mine[c].to_numpy(float) for c in ("x", "t_x", "T", "n_customers"))
@@ -388,11 +400,15 @@ def fit_models(
             else:
                 fit = lambda m=model: purchase.fit(m, x, t_x, T, n)  # noqa: E731
             models[model] = _fit_model(model, fit)
-        models[GammaGammaFit.MODEL] = _fit_model(
-            GammaGammaFit.MODEL,
-            lambda: gamma_gamma.fit_gamma_gamma(
-                spend["x"], spend["m"], spend["n_customers"].to_numpy(float)
-            ),
+        models[GammaGammaFit.MODEL] = (
+            _fit_model(
+                GammaGammaFit.MODEL,
+                lambda: gamma_gamma.fit_gamma_gamma(
+                    spend["x"], spend["m"], spend["n_customers"].to_numpy(float)
+                ),
+            )
+            if spenders >= max(min_repeat_customers, 1)
+            else _too_few(spenders, min_repeat_customers, "spend", SPENDING_REPEAT_PURCHASES)
         )
     purchase_fits = {m: models[m] for m in candidates}
     if purpose == "scoring":
