@@ -144,6 +144,20 @@ def test_the_spend_models_boundary_is_named():
     assert other.message == "flat"  # the engine's reason, without the model prefix
 
 
+def test_the_spend_models_fixed_price_boundary_is_named():
+    """lifetimes' example transactions at 10.00 per order (purchase days of one, two or
+    three orders): the optimiser stopped on the p -> infinity ridge, unconverged."""
+    stopped = ConvergenceError(
+        "gamma_gamma: the optimiser stopped", {"p": 51220798.4, "q": 60.73, "v": 1.2e-05}
+    )
+    outcome = failure_outcome("gamma_gamma", stopped)
+    assert outcome.status == "not_identified"
+    assert outcome.message.startswith("a customer's purchases are worth (almost) the same")
+    assert "p = 5.12e+07 -> infinity" in outcome.message
+    usual = ConvergenceError("gamma_gamma: stopped", {"p": 6.2, "q": 3.7, "v": 15.4})
+    assert failure_outcome("gamma_gamma", usual) == FitOutcome("not_converged", "stopped")
+
+
 def test_a_boundary_is_not_identified_however_the_optimiser_stopped():
     """On the no-drop-out ridge the optimiser may stop short of the bound without converging,
     depending on the order of the rows: the finding is the same."""

@@ -87,6 +87,10 @@ NO_DROPOUT_RATE = 1e-6
 # Above this q, customers' spend rates nu ~ Gamma(q, v) vary by less than 1/sqrt(q) = 3 %: the
 # Gamma-Gamma estimate is on its no-heterogeneity boundary (q, v -> infinity, q / v fixed).
 SAME_SPEND_Q = 1e3
+# Above this p, the value of a customer's purchase days varies around the customer's own mean by
+# less than 1/sqrt(p) = 1 %: the Gamma-Gamma estimate is on its fixed-price boundary (p ->
+# infinity, v -> 0, p v fixed), as in a shop whose orders all cost the same.
+FIXED_PRICE_P = 1e4
 
 
 class StrictFitError(ClvFitError):
@@ -135,6 +139,16 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
                 "regular or subscription-like buyers and short histories; a longer history, "
                 "with some customers lapsing, identifies it.",
             )
+    p = estimates.get("p")
+    if model == GammaGammaFit.MODEL and p is not None and v is not None and p > FIXED_PRICE_P:
+        return FitOutcome(
+            "not_identified",
+            "a customer's purchases are worth (almost) the same every time: the Gamma-Gamma "
+            f"estimate runs to the edge of the model (p = {p:.3g} -> infinity, v = {v:.2g} -> "
+            "0), where a purchase's value does not vary around its customer's mean, so spend "
+            "cannot be estimated. Common with fixed prices (one product at one price, "
+            "subscriptions).",
+        )
     if model == GammaGammaFit.MODEL and q is not None and v is not None and q > SAME_SPEND_Q:
         return FitOutcome(
             "not_identified",
