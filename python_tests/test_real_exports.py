@@ -211,7 +211,6 @@ def assert_no_margin_is_made_up(warehouse: Path) -> None:
     assert rows > 0  # the scan looked at a table with rows
 
 
-# --------------------------------------------------------------------------------------------
 def test_a_log_of_free_orders_publishes_with_p_alive_and_without_clv(tmp_path):
     """lifetimes' example transactions with every order worth 0 (a log of visits or free
     orders): the purchase models are fitted on the repeat purchases, the spend model has none
@@ -230,6 +229,7 @@ def test_a_log_of_free_orders_publishes_with_p_alive_and_without_clv(tmp_path):
     assert (customers, with_p_alive, with_clv, with_share) == (5000, 5000, 0, 0)
 
 
+# --------------------------------------------------------------------------------------------
 # A three-customer shop and an orders-only shop of a few thousand
 
 

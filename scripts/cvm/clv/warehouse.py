@@ -76,8 +76,6 @@ PARAMETER_COLUMNS = [
 # fit_status: fitted; skipped (too few repeat customers, not attempted); not_identified or
 # not_converged (attempted; the data do not pin the parameters down, or the optimiser failed).
 FITTED, SKIPPED = "fitted", "skipped"
-REPEAT_PURCHASES = "repeat purchases"
-SPENDING_REPEAT_PURCHASES = "repeat purchases worth more than 0"
 # Below this mean drop-out probability per purchase, a / (a + b), a BG/NBD or MBG/NBD estimate
 # is on the model's no-drop-out boundary (a -> 0, b -> infinity): customers who never leave.
 NO_DROPOUT_SHARE = 1e-4
@@ -119,7 +117,9 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
     depends on the order of the rows: the status is not_identified either way."""
     status = "not_converged" if isinstance(error, ConvergenceError) else "not_identified"
     estimates = error.estimates or {}
-    a, b, q, v, s, beta = (estimates.get(name) for name in ("a", "b", "q", "v", "s", "beta"))
+    a, b, p, q, v, s, beta = (
+        estimates.get(name) for name in ("a", "b", "p", "q", "v", "s", "beta")
+    )
     if model in purchase.MODELS:
         name = MODEL_LABELS[model]
         edge = None
@@ -139,7 +139,6 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
                 "regular or subscription-like buyers and short histories; a longer history, "
                 "with some customers lapsing, identifies it.",
             )
-    p = estimates.get("p")
     if model == GammaGammaFit.MODEL and p is not None and v is not None and p > FIXED_PRICE_P:
         return FitOutcome(
             "not_identified",
@@ -160,18 +159,19 @@ def failure_outcome(model: str, error: ClvFitError) -> FitOutcome:
     return FitOutcome(status, error.reason.removeprefix(f"{model}: "))
 
 
-def _too_few(customers: int, minimum: int, measured: str, counted: str) -> FitOutcome:
-    """A fit not attempted: ``customers`` repeat customers (as ``counted`` says), fewer than
-    var clv_min_repeat_customers or none at all; ``measured``: what the fit estimates."""
+def _too_few(
+    customers: int, minimum: int, counted: str, estimated: str, measured_on: str
+) -> FitOutcome:
+    """A fit not attempted: ``customers`` (``counted``: who they are), fewer than var
+    clv_min_repeat_customers, or none at all (``measured_on``: why none is too few)."""
     fewer = (
         f"fewer than var clv_min_repeat_customers ({minimum:,})"
         if minimum > customers
-        else f"and {measured} {'is' if measured == 'spend' else 'are'} measured on {counted}"
+        else f"and {measured_on}"
     )
-    which = "" if counted == REPEAT_PURCHASES else f" with {counted}"
     return FitOutcome(
         SKIPPED,
-        f"{customers:,} repeat customer(s){which}, {fewer}: too few to estimate {measured}, "
+        f"{customers:,} {counted}, {fewer}: too few to estimate {estimated}, "
         "so the fit was not attempted",
     )
 
@@ -403,7 +403,13 @@ def fit_models(
     spenders = int(spend["n_customers"].sum())
     models: dict[str, ParameterSet | FitOutcome] = {}
     if mine.empty or repeaters < max(min_repeat_customers, 1):
-        skipped = _too_few(repeaters, min_repeat_customers, "drop-out and spend", REPEAT_PURCHASES)
+        skipped = _too_few(
+            repeaters,
+            min_repeat_customers,
+            "repeat customer(s)",
+            "drop-out and spend",
+            "drop-out and spend are measured on repeat purchases",
+        )
         models = {m: skipped for m in (*candidates, GammaGammaFit.MODEL)}
     else:
         x, t_x, T, n = (mine[c].to_numpy(float) for c in ("x", "t_x", "T", "n_customers"))
@@ -422,7 +428,13 @@ def fit_models(
                 ),
             )
             if spenders >= max(min_repeat_customers, 1)
-            else _too_few(spenders, min_repeat_customers, "spend", SPENDING_REPEAT_PURCHASES)
+            else _too_few(
+                spenders,
+                min_repeat_customers,
+                "repeat customer(s) with repeat purchases worth more than 0",
+                "spend",
+                "spend is measured on repeat purchases worth more than 0",
+            )
         )
     purchase_fits = {m: models[m] for m in candidates}
     if purpose == "scoring":

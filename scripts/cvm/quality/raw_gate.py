@@ -316,7 +316,7 @@ class RowCheck:
     severity: str
 
     hint: str = ""
-    tolerated: float | None = None  # max_share and chance at the file's size (tolerated_share)
+    tolerated: float | None = None  # table_batches: max_share and chance at the file's size
 
     @property
     def share_column(self) -> str:
@@ -407,7 +407,8 @@ def with_samples(
                 f"select distinct cast({quote(check.column)} as varchar) from {reader} "
                 f"where {check.violation} limit {SAMPLE_SIZE}"
             ).fetchall()
-            tolerated = check.max_share if check.tolerated is None else check.tolerated
+            tolerated = check.tolerated
+            assert tolerated is not None  # table_batches sets it for the file's size
             chance = (
                 f" (the threshold {check.max_share:.2%} and what chance adds in {rows:,} rows)"
                 if tolerated > check.max_share
