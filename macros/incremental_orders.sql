@@ -8,14 +8,7 @@
         as-of date, or the var `reprocess_orders_from` when it is earlier (make build sets it
         to the earliest order the source changed at; a user may set it to backfill). -#}
     {%- set lookback_days = var('incremental_lookback_days') | int -%}
-    {%- set reprocess_from = var('reprocess_orders_from') -%}
-    {%- if reprocess_from -%}
-        {%- set valid = modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', reprocess_from | string) -%}
-        {%- if not valid -%}
-            {{ exceptions.raise_compiler_error(
-                "var reprocess_orders_from must be a date YYYY-MM-DD, got '" ~ reprocess_from ~ "'") }}
-        {%- endif -%}
-    {%- endif -%}
+    {%- set reprocess_from = cvm_date_var('reprocess_orders_from') -%}
     {%- set lookback_start = dbt.dateadd('day', -lookback_days, 'as_of_date') -%}
     (
         select
@@ -26,6 +19,16 @@
             {%- endif %}
         from {{ ref('base_shop__as_of_date') }}
     )
+{%- endmacro %}
+
+{% macro cvm_date_var(name) -%}
+    {#- A var holding a date YYYY-MM-DD, or '' when unset; anything else is an error. -#}
+    {%- set value = var(name) | string -%}
+    {%- if value and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value) -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ name ~ " must be a date YYYY-MM-DD, got '" ~ value ~ "'") }}
+    {%- endif -%}
+    {{ return(value) }}
 {%- endmacro %}
 
 {% macro cvm_delete_reprocessed_orders() -%}
@@ -50,13 +53,16 @@
     {#- Pre-hook of the monthly tier history (and of the migrations between its months, whose
         `month_column` is the later month): drop the latest `tier_history_reprocess_months`
         stored months (the as-of month fills up; the month before it closes), the months of
-        the reprocessed orders, and any month after the as-of month (an earlier as-of date);
-        all of it when the tier rules changed since the table was built (macro
+        the reprocessed orders and from the var `reprocess_tier_months_from` (make build sets
+        it to the earliest month whose complaint compensation changed: complaints change the
+        tier history, not the order facts), and any month after the as-of month (an earlier
+        as-of date); all of it when the tier rules changed since the table was built (macro
         cvm_tier_rules: tiers under two sets of rules do not compare). -#}
     {%- if is_incremental() -%}
         {%- if cvm_tier_rules_changed() -%}
             {{ return(cvm_delete_where(this, 'true')) }}
         {%- endif -%}
+        {%- set tier_months_from = cvm_date_var('reprocess_tier_months_from') -%}
         {%- set condition -%}
             {{ month_column }} >= (
                 select
@@ -64,6 +70,9 @@
                         cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int),
                             'max(' ~ month_column ~ ')') }} as date),
                         cast({{ dbt.date_trunc('month', cvm_reprocess_orders_from()) }} as date)
+                        {%- if tier_months_from %},
+                        cast({{ dbt.date_trunc('month', "cast('" ~ tier_months_from ~ "' as date)") }} as date)
+                        {%- endif %}
                     )
                 from {{ this }}
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cvm import build
+from cvm import build, incremental
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,56 @@ def test_settings_are_read_once_from_the_environment(tmp_path):
     assert (defaults.is_demo, defaults.full_refresh, defaults.as_of_date) == (True, False, None)
     assert not defaults.unit_tests
     assert defaults.data_docs_dir == build.PROJECT_DIR / "build" / "data_docs"
+
+
+@pytest.mark.parametrize(
+    ("changes", "requested", "orders_from", "tier_months_from", "says"),
+    [
+        # A late complaint rebuilds the tier history from its month, the order facts from the
+        # earliest order change only.
+        (
+            {"orders": "2026-06-30", "complaints": "2026-06-01"},
+            None,
+            "2026-06-30",
+            "2026-06-01",
+            "the order facts are rebuilt from 2026-06-30 (reprocess_orders_from), the tier "
+            "history from 2026-06-01 (reprocess_tier_months_from).",
+        ),
+        (
+            {"complaints": "2025-02-01"},
+            None,
+            None,
+            "2025-02-01",
+            "the tier history is rebuilt from 2025-02-01 (reprocess_tier_months_from), the "
+            "order facts over the lookback only.",
+        ),
+        # An order change as early as the complaint's month covers the tier history too.
+        (
+            {"order lines": "2025-01-20", "products": "2025-03-02", "complaints": "2025-02-01"},
+            None,
+            "2025-01-20",
+            None,
+            "the order facts and the tier history are rebuilt from 2025-01-20",
+        ),
+        # A backfill date the user asked for wins when earlier.
+        (
+            {"orders": "2026-06-30", "complaints": "2026-06-01"},
+            "2026-03-01",
+            "2026-03-01",
+            None,
+            "(orders from 2026-06-30, complaints from 2026-06-01): the order facts and the "
+            "tier history are rebuilt from 2026-03-01 (reprocess_orders_from).",
+        ),
+    ],
+)
+def test_a_source_change_sets_the_reprocess_dates_it_needs(
+    changes, requested, orders_from, tier_months_from, says
+):
+    dated = {kind: dt.date.fromisoformat(day) for kind, day in changes.items()}
+    plan = incremental.reprocess_plan(dated, requested)
+    assert (plan.orders_from, plan.tier_months_from) == (orders_from, tier_months_from)
+    assert says in plan.message
+    assert plan.message.startswith("The source changed since the last build (")
 
 
 def test_a_data_docs_directory_holding_other_files_is_refused_not_emptied(tmp_path):

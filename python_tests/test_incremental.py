@@ -223,7 +223,8 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
         )
     )
     # The complaint and the order three weeks late are older than the lookback: make build
-    # found them, and rebuilt from the complaint's month.
+    # found them, and rebuilt the order facts from the late order's day, the tier history from
+    # the complaint's month (a year earlier: no need to rebuild a year of order facts).
     with duckdb.connect() as con:
         (complaint_month,) = con.execute(
             f"with source_rows as (select * from read_parquet('{base}/complaints.parquet')) "
@@ -232,7 +233,10 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
         ).fetchone()
     assert f"orders from {LATE_OUTSIDE_LOOKBACK}" in stdout, stdout[-3000:]
     assert f"complaints from {complaint_month}" in stdout, stdout[-3000:]
-    assert f"rebuilt from {complaint_month}" in stdout
+    assert (
+        f"the order facts are rebuilt from {LATE_OUTSIDE_LOOKBACK} (reprocess_orders_from), "
+        f"the tier history from {complaint_month} (reprocess_tier_months_from)"
+    ) in stdout
     late = query(
         daily,
         f"select count(*) from marts.fct_orders where order_date = date '{LATE_OUTSIDE_LOOKBACK}'",

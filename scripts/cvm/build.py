@@ -243,6 +243,7 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
         "CVM_RAW_DIR": str(settings.raw_dir),
         "CVM_AS_OF_DATE": settings.as_of_date,
         "CVM_REPROCESS_ORDERS_FROM": settings.reprocess_orders_from,
+        "CVM_REPROCESS_TIER_MONTHS_FROM": None,
         "CVM_SOURCE_UNCHANGED_BEFORE_REPROCESS_DATE": None,
         "DBT_TARGET_PATH": str(settings.target_dir),
     }
@@ -293,15 +294,10 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
         # only the orders from it (macros/snapshot_compared_window.sql).
         env["CVM_SOURCE_UNCHANGED_BEFORE_REPROCESS_DATE"] = "true"
     if changes:
-        # A date the user set (a backfill) still wins when it is earlier.
-        requested = settings.reprocess_orders_from
-        reprocess_from = min(min(changes.values()).isoformat(), requested or "9999-12-31")
-        found = ", ".join(f"{kind} from {day}" for kind, day in changes.items())
-        print(
-            f"The source changed since the last build ({found}): the order facts and the "
-            f"tier history are rebuilt from {reprocess_from} (reprocess_orders_from)."
-        )
-        env["CVM_REPROCESS_ORDERS_FROM"] = reprocess_from
+        plan = incremental.reprocess_plan(changes, settings.reprocess_orders_from)
+        print(plan.message)
+        env["CVM_REPROCESS_ORDERS_FROM"] = plan.orders_from
+        env["CVM_REPROCESS_TIER_MONTHS_FROM"] = plan.tier_months_from
     return dbt_step(["build", "--exclude", "staging", *refresh, *unit_tests, *extra])
 
 

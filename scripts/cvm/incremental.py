@@ -3,15 +3,17 @@
 `make build` rebuilds staging first, then asks here for the earliest order date at which the
 freshly staged orders, order lines and products differ from the order facts the last build
 stored, or the staged complaints' compensation from the monthly blocks of its tier history.
-The marts are then built with `reprocess_orders_from` set to that date, so that a change of
-any age (a late order, a deletion, a corrected line, a re-costed product, a late complaint's
-compensation) gives the same marts as a full refresh, at the cost of rebuilding only from that
-date.
+The marts are then built with `reprocess_orders_from` set to that date (for complaints,
+`reprocess_tier_months_from`: they change the tier history, not the order facts), so that a
+change of any age (a late order, a deletion, a corrected line, a re-costed product, a late
+complaint's compensation) gives the same marts as a full refresh, at the cost of rebuilding
+only from that date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -117,6 +119,50 @@ CHECKS = {
     "products": CHANGED_PRODUCTS,
     "complaints": CHANGED_COMPLAINTS,
 }
+
+
+# Changes that reach the order facts; the others (complaints) only the tier history.
+ORDER_FACT_CHANGES = ("orders", "order lines", "products")
+
+
+@dataclass(frozen=True)
+class ReprocessPlan:
+    """What the marts' dbt step rebuilds after source changes: the order facts (and the tier
+    history) from ``orders_from`` (var reprocess_orders_from; None: the lookback only), the tier
+    history also from the month of ``tier_months_from`` (var reprocess_tier_months_from)."""
+
+    orders_from: str | None
+    tier_months_from: str | None
+    message: str
+
+
+def reprocess_plan(changes: dict[str, dt.date], requested: str | None) -> ReprocessPlan:
+    """The reprocess dates for the earliest changes per kind (earliest_source_changes) and a
+    backfill date the user ``requested`` (it wins when earlier). A late complaint rebuilds the
+    tier history from its month, not a month of order facts as well."""
+    order_days = [changes[kind].isoformat() for kind in ORDER_FACT_CHANGES if kind in changes]
+    orders_from = min([*order_days, *([requested] if requested else [])], default=None)
+    tier_day = changes["complaints"].isoformat() if "complaints" in changes else None
+    if tier_day is not None and orders_from is not None and orders_from <= tier_day:
+        tier_day = None  # the order facts' date covers the tier history's
+    if tier_day is None:
+        rebuilt = (
+            f"the order facts and the tier history are rebuilt from {orders_from} "
+            f"(reprocess_orders_from)"
+        )
+    elif orders_from is None:
+        rebuilt = (
+            f"the tier history is rebuilt from {tier_day} (reprocess_tier_months_from), the "
+            f"order facts over the lookback only"
+        )
+    else:
+        rebuilt = (
+            f"the order facts are rebuilt from {orders_from} (reprocess_orders_from), the tier "
+            f"history from {tier_day} (reprocess_tier_months_from)"
+        )
+    found = ", ".join(f"{kind} from {day}" for kind, day in changes.items())
+    message = f"The source changed since the last build ({found}): {rebuilt}."
+    return ReprocessPlan(orders_from, tier_day, message)
 
 
 def stored_columns_expected(node: dict[str, Any], manifest: dict[str, Any]) -> set[str]:
