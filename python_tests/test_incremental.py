@@ -75,7 +75,9 @@ def raw_variant(source: Path, dest: Path, edits: dict[str, str]) -> Path:
 
 
 # Changes to the source at every age: deleted orders (old, inside the lookback, and every order
-# of one customer), an old order returned, an old line corrected, a product re-costed.
+# of one customer), an old order returned, an old line corrected, a product re-costed, and a
+# recent order's date corrected to before every other order (the rebuild must start there, not
+# at its stored date, or the order falls between the kept days and the rebuilt ones).
 DELETED_ORDERS = f"""
     order_id in (select order_id from read_parquet('{{raw}}/orders.parquet')
                  where cast(ordered_at as date) between date '2025-03-01' and date '2025-03-03'
@@ -84,13 +86,21 @@ DELETED_ORDERS = f"""
     or customer_id = (select min(customer_id) from read_parquet('{{raw}}/orders.parquet')
                       where cast(ordered_at as date) < date '2024-01-01')
 """
+REDATED_ORDER = f"""
+    order_id = (select min(order_id) from source_rows
+                where cast(ordered_at as date) = date '{LATE_OUTSIDE_LOOKBACK}'
+                  and not ({DELETED_ORDERS}))
+"""
 CHANGED_SOURCE = {
     "orders": f"""
         select * replace (
             case when order_id = (select min(order_id) from source_rows
                                   where status = 'completed' and ordered_at < date '2025-06-01'
                                     and not ({DELETED_ORDERS}))
-                 then 'returned' else status end as status)
+                 then 'returned' else status end as status,
+            case when {REDATED_ORDER}
+                 then (select min(ordered_at) from source_rows) - interval 1 day
+                 else ordered_at end as ordered_at)
         from source_rows where not ({DELETED_ORDERS})
     """,
     "order_items": f"""
@@ -324,13 +334,18 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
         query(daily, "select order_id from snapshots.order_snapshots where dbt_is_deleted = 'True'")
     )
     assert recorded == deleted
-    # The returned order has two versions: completed, then returned.
+    # The returned order has two versions, completed then returned; the redated order two
+    # with the same status, the later one dated before every other order.
     versions = query(
         daily,
-        """select list(status order by dbt_valid_from) from snapshots.order_snapshots
-           group by order_id having count(*) = 2 and bool_and(dbt_is_deleted = 'False')""",
+        """select list(status order by dbt_valid_from),
+                  list(ordered_at order by dbt_valid_from)[2] = min(min(ordered_at)) over ()
+           from snapshots.order_snapshots
+           group by order_id having count(*) = 2 and bool_and(dbt_is_deleted = 'False')
+           order by 2""",
     )
-    assert versions == [(["completed", "returned"],)]
+    assert len(versions) == 2 and versions[0] == (["completed", "returned"], False), versions
+    assert versions[1][1] and len(set(versions[1][0])) == 1, versions
 
     # Building the same source again changes no mart.
     before = copy_warehouse(daily, tmp_path / "before")

@@ -27,9 +27,11 @@ STORED = (*FACTS, "int_orders_aggregated_to_customer_months")
 
 # Each query returns the earliest order date among rows that differ, or null. Orders and lines
 # compare by key and every source column (a hash per row keeps the join narrow; an order's
-# credit notes count as its columns, so a late credit note reprocesses the order it refunds);
-# products by the attributes the lines copy from them, dated by the earliest line of a changed
-# product.
+# credit notes count as its columns, so a late credit note reprocesses the order it refunds),
+# dated by the earlier of the stored and the staged date: an order redated to before its
+# stored day must be rebuilt from its new day (the facts keep every day before the reprocess
+# date and append only the days after the last one kept). Products by the attributes the lines
+# copy from them, dated by the earliest line of a changed product.
 CHANGED_ORDERS = """
     with credited as (
         select order_id, cast(sum(amount) as decimal(18, 2)) as credited_amount
@@ -49,7 +51,7 @@ CHANGED_ORDERS = """
                    as row_hash
         from {fct_orders}
     )
-    select min(coalesce(stored.order_date, staged.order_date))
+    select min(least(stored.order_date, staged.order_date))
     from staged full join stored on staged.order_id = stored.order_id
     where staged.row_hash is distinct from stored.row_hash
 """
@@ -70,7 +72,7 @@ CHANGED_ORDER_LINES = """
         from staged full join stored on staged.order_item_id = stored.order_item_id
         where staged.row_hash is distinct from stored.row_hash
     )
-    select min(coalesce(changed.order_date, cast(orders.ordered_at as date)))
+    select min(least(changed.order_date, cast(orders.ordered_at as date)))
     from changed left join {stg_shop__orders} as orders on changed.order_id = orders.order_id
 """
 
