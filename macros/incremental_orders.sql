@@ -38,12 +38,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro cvm_after_kept_rows(row_date='order_date') -%}
+{% macro cvm_after_kept_rows(row_date='order_date', kept_column='order_date') -%}
     {#- Filter of an incremental run's new rows: `row_date` (an expression on the rows read)
-        after the last `order_date` the pre-hook kept; no filter on a first run or a full
+        after the last `kept_column` the pre-hook kept; no filter on a first run or a full
         refresh. -#}
     {%- if is_incremental() -%}
-        {{ row_date }} > coalesce((select max(order_date) from {{ this }}), cast('0001-01-01' as date))
+        {{ row_date }} > coalesce((select max({{ kept_column }}) from {{ this }}), cast('0001-01-01' as date))
     {%- else -%}
         1 = 1
     {%- endif -%}
@@ -51,17 +51,24 @@
 
 {% macro cvm_delete_reprocessed_tier_months(month_column='period_month') -%}
     {#- Pre-hook of the monthly tier history (and of the migrations between its months, whose
-        `month_column` is the later month): drop the latest `tier_history_reprocess_months`
-        stored months (the as-of month fills up; the month before it closes), the months of
-        the reprocessed orders and from the var `reprocess_tier_months_from` (make build sets
-        it to the earliest month whose complaint compensation changed: complaints change the
-        tier history, not the order facts), and any month after the as-of month (an earlier
-        as-of date); all of it when the tier rules changed since the table was built (macro
+        `month_column` is the later month): the months cvm_delete_reprocessed_months drops, or
+        all of them when the tier rules changed since the table was built (macro
         cvm_tier_rules: tiers under two sets of rules do not compare). -#}
+    {%- if is_incremental() and cvm_tier_rules_changed() -%}
+        {{ return(cvm_delete_where(this, 'true')) }}
+    {%- endif -%}
+    {{ return(cvm_delete_reprocessed_months(month_column)) }}
+{%- endmacro %}
+
+{% macro cvm_delete_reprocessed_months(month_column) -%}
+    {#- Pre-hook of a monthly incremental table (the monthly blocks of the tier history, and
+        through the macro above the tier tables): drop the latest `tier_history_reprocess_months`
+        stored months (the as-of month fills up; the month before it closes), the months of the
+        reprocessed orders and from the var `reprocess_tier_months_from` (make build sets it to
+        the earliest month whose complaint compensation changed: complaints change the monthly
+        tables, not the order facts), and any month after the as-of month (an earlier as-of
+        date). -#}
     {%- if is_incremental() -%}
-        {%- if cvm_tier_rules_changed() -%}
-            {{ return(cvm_delete_where(this, 'true')) }}
-        {%- endif -%}
         {%- set tier_months_from = cvm_date_var('reprocess_tier_months_from') -%}
         {%- set condition -%}
             {{ month_column }} >= (
@@ -77,8 +84,9 @@
                 from {{ this }}
             )
         {%- endset %}
-        {{ cvm_delete_where(this, condition) }}
+        {{ return(cvm_delete_where(this, condition)) }}
     {%- endif -%}
+    {{ return('') }}
 {%- endmacro %}
 
 {% macro cvm_tier_rules() -%}

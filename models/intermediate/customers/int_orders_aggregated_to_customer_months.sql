@@ -1,16 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ cvm_delete_reprocessed_months('activity_month') }}",
+    )
+}}
+-- depends_on: {{ ref('base_shop__as_of_date') }}
 -- Per customer and calendar month: purchases, margin ingredients and complaint compensation,
--- the monthly building blocks of the tier history.
+-- the monthly building blocks of the tier history. Incremental like it (doc block
+-- incremental_orders): a run rebuilds the months the pre-hook dropped and any month after.
 with
 
 orders as (
 
     select * from {{ ref('int_orders_costed') }}
+    where {{ cvm_after_kept_rows('order_month', 'activity_month') }}
 
 ),
 
 complaints as (
 
     select * from {{ ref('stg_shop__complaints') }}
+    where {{ cvm_after_kept_rows(
+        'cast(' ~ dbt.date_trunc('month', 'opened_at') ~ ' as date)', 'activity_month'
+    ) }}
 
 ),
 
