@@ -3,10 +3,8 @@
 -- purchases after its calibration end. Two fits:
 --   scoring  calibrates on everything up to the as-of date (what customer_value reports);
 --   holdout  calibrates up to var clv_holdout_days before it and is judged on the rest.
-{%- set recency = cvm_days_between(
-    'first_purchase_date', 'max(case when is_calibration then purchase_date end)'
-) | trim %}
-{%- set age = cvm_days_between('first_purchase_date', 'calibration_end_date') | trim %}
+{#- The fits: scoring always, holdout when var clv_holdout_days is above 0. #}
+{%- set fit_purposes = ['scoring'] + (['holdout'] if var('clv_holdout_days') | int > 0 else []) %}
 {%- set purchase_statuses = "'" ~ (var('clv_purchase_statuses') | join("', '")) ~ "'" %}
 {#- The customer's covariates (var clv_covariates) as one key, "col=value|col=value" ('' without
     covariates): the compressed inputs group by it, and Pareto/NBD with covariates reads it. #}
@@ -56,23 +54,6 @@ purchase_days as (
 
 ),
 
-fits as (
-
-    select
-        'scoring' as fit_purpose,
-        as_of_date as calibration_end_date
-    from as_of
-    {%- if var('clv_holdout_days') | int > 0 %}
-        union all
-        select
-            'holdout' as fit_purpose,
-            cast({{ dbt.dateadd('day', -(var('clv_holdout_days') | int), 'as_of_date') }} as date)
-                as calibration_end_date
-        from as_of
-    {%- endif %}
-
-),
-
 first_purchases as (
 
     select
@@ -83,52 +64,76 @@ first_purchases as (
 
 ),
 
-fit_days as (
+calibration_ends as (
 
     select
-        fits.fit_purpose,
-        fits.calibration_end_date,
-        purchase_days.customer_id,
-        purchase_days.purchase_date,
-        purchase_days.day_spend,
-        first_purchases.first_purchase_date,
-        coalesce(customer_covariates.covariates, '') as covariates,
-        purchase_days.purchase_date <= fits.calibration_end_date as is_calibration
-    from purchase_days
-    inner join first_purchases
-        on purchase_days.customer_id = first_purchases.customer_id
-    left join customer_covariates
-        on purchase_days.customer_id = customer_covariates.customer_id
-    inner join fits
-        on first_purchases.first_purchase_date <= fits.calibration_end_date
+        as_of_date as scoring_end_date,
+        cast({{ dbt.dateadd('day', -(var('clv_holdout_days') | int), 'as_of_date') }} as date) as holdout_end_date
+    from as_of
 
 ),
 
-final as (
+-- Both fits' sums in one pass over the purchase days, grouped by customer alone (a row per
+-- fit and day, grouped by fit and customer, took twice the rows through the join and the
+-- aggregation).
+customer_sums as (
 
     select
-        fit_purpose,
-        customer_id,
-        calibration_end_date,
-        first_purchase_date,
-        covariates,
-        cast(sum(case when is_calibration then 1 else 0 end) - 1 as {{ dbt.type_bigint() }})
-            as repeat_purchase_days,
-        cast({{ recency }} as {{ dbt.type_bigint() }}) as recency_days,
-        cast({{ age }} as {{ dbt.type_bigint() }}) as age_days,
-        sum(case when is_calibration and purchase_date > first_purchase_date then day_spend end)
-        / nullif(sum(case when is_calibration and purchase_date > first_purchase_date then 1 else 0 end), 0)
-            as avg_repeat_spend,
-        case
-            when fit_purpose = 'holdout' then
-                cast(sum(case when not is_calibration then 1 else 0 end) as {{ dbt.type_bigint() }})
-        end as holdout_purchase_days,
-        case
-            when fit_purpose = 'holdout' then
-                coalesce(sum(case when not is_calibration then day_spend end), 0)
-        end as holdout_spend
-    from fit_days
-    group by fit_purpose, customer_id, calibration_end_date, first_purchase_date, covariates
+        purchase_days.customer_id,
+        {%- for purpose in fit_purposes %}
+            {%- set in_calibration = 'purchase_days.purchase_date <= calibration_ends.' ~ purpose ~ '_end_date' %}
+            {%- set is_repeat = 'purchase_days.purchase_date > first_purchases.first_purchase_date' %}
+            max(calibration_ends.{{ purpose }}_end_date) as {{ purpose }}_end_date,
+            sum(case when {{ in_calibration }} then 1 else 0 end) as {{ purpose }}_calibration_days,
+            max(case when {{ in_calibration }} then purchase_days.purchase_date end) as {{ purpose }}_last_date,
+            sum(case when {{ in_calibration }} and {{ is_repeat }} then purchase_days.day_spend end)
+                as {{ purpose }}_repeat_spend,
+            sum(case when {{ in_calibration }} and {{ is_repeat }} then 1 else 0 end) as {{ purpose }}_repeat_days,
+            sum(case when not {{ in_calibration }} then 1 else 0 end) as {{ purpose }}_later_days,
+            sum(case when not {{ in_calibration }} then purchase_days.day_spend end) as {{ purpose }}_later_spend,
+        {%- endfor %}
+        first_purchases.first_purchase_date
+    from purchase_days
+    inner join first_purchases
+        on purchase_days.customer_id = first_purchases.customer_id
+    cross join calibration_ends
+    group by purchase_days.customer_id, first_purchases.first_purchase_date
+
+),
+
+-- One row per fit for every customer who had purchased by its calibration end; the holdout
+-- fit also counts what came after it.
+final as (
+
+    {%- for purpose in fit_purposes %}
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            '{{ purpose }}' as fit_purpose,
+            customer_sums.customer_id,
+            customer_sums.{{ purpose }}_end_date as calibration_end_date,
+            customer_sums.first_purchase_date,
+            coalesce(customer_covariates.covariates, '') as covariates,
+            cast(customer_sums.{{ purpose }}_calibration_days - 1 as {{ dbt.type_bigint() }}) as repeat_purchase_days,
+            {{ cvm_days_between('customer_sums.first_purchase_date', 'customer_sums.' ~ purpose ~ '_last_date') }}
+                as recency_days,
+            {{ cvm_days_between('customer_sums.first_purchase_date', 'customer_sums.' ~ purpose ~ '_end_date') }}
+                as age_days,
+            customer_sums.{{ purpose }}_repeat_spend
+            / nullif(customer_sums.{{ purpose }}_repeat_days, 0) as avg_repeat_spend,
+            case
+                when '{{ purpose }}' = 'holdout'
+                    then cast(customer_sums.{{ purpose }}_later_days as {{ dbt.type_bigint() }})
+            end as holdout_purchase_days,
+            case
+                when '{{ purpose }}' = 'holdout' then coalesce(customer_sums.{{ purpose }}_later_spend, 0)
+            end as holdout_spend
+        from customer_sums
+        left join customer_covariates
+            on customer_sums.customer_id = customer_covariates.customer_id
+        where customer_sums.first_purchase_date <= customer_sums.{{ purpose }}_end_date
+    {%- endfor %}
 
 )
 
