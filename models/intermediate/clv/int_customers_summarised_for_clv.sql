@@ -80,18 +80,21 @@ customer_sums as (
 
     select
         purchase_days.customer_id,
+        {%- set is_repeat = 'purchase_days.purchase_date > first_purchases.first_purchase_date' %}
         {%- for purpose in fit_purposes %}
             {%- set in_calibration = 'purchase_days.purchase_date <= calibration_ends.' ~ purpose ~ '_end_date' %}
-            {%- set is_repeat = 'purchase_days.purchase_date > first_purchases.first_purchase_date' %}
             max(calibration_ends.{{ purpose }}_end_date) as {{ purpose }}_end_date,
             sum(case when {{ in_calibration }} then 1 else 0 end) as {{ purpose }}_calibration_days,
             max(case when {{ in_calibration }} then purchase_days.purchase_date end) as {{ purpose }}_last_date,
             sum(case when {{ in_calibration }} and {{ is_repeat }} then purchase_days.day_spend end)
                 as {{ purpose }}_repeat_spend,
             sum(case when {{ in_calibration }} and {{ is_repeat }} then 1 else 0 end) as {{ purpose }}_repeat_days,
-            sum(case when not {{ in_calibration }} then 1 else 0 end) as {{ purpose }}_later_days,
-            sum(case when not {{ in_calibration }} then purchase_days.day_spend end) as {{ purpose }}_later_spend,
         {%- endfor %}
+        {%- if 'holdout' in fit_purposes %}
+            {%- set after_holdout_end = 'purchase_days.purchase_date > calibration_ends.holdout_end_date' %}
+            sum(case when {{ after_holdout_end }} then 1 else 0 end) as holdout_later_days,
+            sum(case when {{ after_holdout_end }} then purchase_days.day_spend end) as holdout_later_spend,
+        {%- endif %}
         first_purchases.first_purchase_date
     from purchase_days
     inner join first_purchases
@@ -122,13 +125,14 @@ final as (
                 as age_days,
             customer_sums.{{ purpose }}_repeat_spend
             / nullif(customer_sums.{{ purpose }}_repeat_days, 0) as avg_repeat_spend,
-            case
-                when '{{ purpose }}' = 'holdout'
-                    then cast(customer_sums.{{ purpose }}_later_days as {{ dbt.type_bigint() }})
-            end as holdout_purchase_days,
-            case
-                when '{{ purpose }}' = 'holdout' then coalesce(customer_sums.{{ purpose }}_later_spend, 0)
-            end as holdout_spend
+            {%- if purpose == 'holdout' %}
+                cast(customer_sums.holdout_later_days as {{ dbt.type_bigint() }}) as holdout_purchase_days,
+                coalesce(customer_sums.holdout_later_spend, 0) as holdout_spend
+            {%- else %}
+                -- The types of the holdout rows' columns (a sum of money is a decimal(38, 2)).
+                cast(null as {{ dbt.type_bigint() }}) as holdout_purchase_days,
+                cast(null as decimal(38, 2)) as holdout_spend
+            {%- endif %}
         from customer_sums
         left join customer_covariates
             on customer_sums.customer_id = customer_covariates.customer_id
