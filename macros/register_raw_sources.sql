@@ -18,11 +18,11 @@
         staging's job (so an unparseable value is quarantined, not a load error), and the view's
         shape does not depend on whether the export was CSV or Parquet. Extra columns are ignored.
         Missing optional files and columns read as empty / null. A missing required file or
-        column stops the run with a message naming it.
+        column stops the run with a message naming it. A file's view also names each row's file
+        (`raw_file_path`), for staging by file to read only some (macros/staging_by_file.sql).
     -#}
     {% if not execute %}{{ return('') }}{% endif %}
-    {% set raw_dir = var('raw_dir') | string %}
-    {% set raw_dir = raw_dir[:-1] if raw_dir.endswith('/') else raw_dir %}
+    {% set raw_dir = cvm_raw_dir() %}
     {% set statements = [] %}
     {% set schemas = [] %}
     {% set tables = graph.sources.values() | selectattr('source_name', 'equalto', 'shop') | list %}
@@ -68,7 +68,8 @@
                     ~ "(see models/staging/shop/_shop__sources.yml).") }}
             {% endif %}
             {% do statements.append('create or replace view ' ~ relation ~ ' as select '
-                ~ select_list | join(', ') ~ ' from ' ~ reader) %}
+                ~ (select_list + ['cvm_raw_file as raw_file_path']) | join(', ')
+                ~ ' from ' ~ reader) %}
         {% endif %}
     {% endfor %}
     {{ return(statements | join(';\n')) }}
@@ -168,9 +169,17 @@
     {{ return(found[0] if found else none) }}
 {% endmacro %}
 
+{% macro cvm_raw_dir() %}
+    {#- The raw directory (var raw_dir, CVM_RAW_DIR) without a trailing slash. -#}
+    {% set raw_dir = var('raw_dir') | string %}
+    {{ return(raw_dir[:-1] if raw_dir.endswith('/') else raw_dir) }}
+{% endmacro %}
+
 {% macro cvm_raw_file_reader(path, readers) %}
-    {#- The contract's reader SQL for the file's format, `{path}` being the quoted path or glob. -#}
-    {{ return(readers[path.split('.')[-1]].replace('{path}', cvm_sql_string(path))) }}
+    {#- The contract's reader SQL for the file's format, `{path}` being the quoted path or glob,
+        with each row's file in the column `cvm_raw_file` (not a name an export would use). -#}
+    {{ return(readers[path.split('.')[-1]].replace(
+        '{path}', cvm_sql_string(path) ~ ", filename = 'cvm_raw_file'")) }}
 {% endmacro %}
 
 {% macro cvm_sql_string(value) %}

@@ -1,10 +1,20 @@
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cvm_stage_new_raw_files('order_items', 'order_item_id',
+        parents=[{'column': 'order_id', 'model': 'base_shop__orders', 'reason': 'unknown_order'}]) }}",
+    post_hook="{{ cvm_drop_rows_to_stage('order_items') }}"
+) }}
+
 {%- set record_columns = ['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price', 'discount_amount'] -%}
 
 with
 
 source as (
 
-    select * from {{ source('shop', 'order_items') }}
+    -- Staged by file: on a daily build only the new files (macros/staging_by_file.sql).
+    select * from {{ cvm_raw_rows_to_stage(source('shop', 'order_items')) }}
 
 ),
 

@@ -1,10 +1,21 @@
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ cvm_stage_new_raw_files('orders', 'order_id',
+        dated_by='ordered_at',
+        parents=[{'column': 'customer_id', 'model': 'base_shop__customers', 'reason': 'unknown_customer'}]) }}",
+    post_hook="{{ cvm_drop_rows_to_stage('orders') }}"
+) }}
+
 {%- set record_columns = ['order_id', 'customer_id', 'ordered_at', 'status', 'order_total'] -%}
 
 with
 
 source as (
 
-    select * from {{ source('shop', 'orders') }}
+    -- Staged by file: on a daily build only the new files (macros/staging_by_file.sql).
+    select * from {{ cvm_raw_rows_to_stage(source('shop', 'orders')) }}
 
 ),
 
