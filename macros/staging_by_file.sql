@@ -39,7 +39,7 @@
         if execute and is_incremental() else '') }}
 {% endmacro %}
 
-{% macro cvm_stage_new_raw_files(table_name, key, dated_by=none, parents=[]) %}
+{% macro cvm_stage_new_raw_files(table_name, dated_by=none, parents=[]) %}
     {#-
         Pre-hook of a base model staged by file: choose the files to parse, point the view
         cvm_raw_rows_to_stage reads at them, and record them (in the model's transaction: a
@@ -72,7 +72,9 @@
         {% endif %}
     {% endif %}
     {% if not reasons %}
-        {% for check in cvm_restaging_checks(source_relation, key, new_files, dated_by, parents) %}
+        {% set checks = cvm_restaging_checks(
+            source_relation, cvm_contract_key(table_name), new_files, dated_by, parents) %}
+        {% for check in checks %}
             {% set found = run_query(check.sql).columns[0].values()[0] %}
             {% if found > 0 %}{% do reasons.append(found ~ ' ' ~ check.what) %}{% endif %}
         {% endfor %}

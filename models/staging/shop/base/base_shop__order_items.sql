@@ -2,7 +2,7 @@
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     incremental_strategy='append',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ cvm_stage_new_raw_files('order_items', 'order_item_id',
+    pre_hook="{{ cvm_stage_new_raw_files('order_items',
         parents=[{'column': 'order_id', 'model': 'base_shop__orders', 'reason': 'unknown_order'}]) }}",
     post_hook="{{ cvm_drop_rows_to_stage('order_items') }}"
 ) }}

@@ -2,7 +2,7 @@
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     incremental_strategy='append',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ cvm_stage_new_raw_files('orders', 'order_id',
+    pre_hook="{{ cvm_stage_new_raw_files('orders',
         dated_by='ordered_at',
         parents=[{'column': 'customer_id', 'model': 'base_shop__customers', 'reason': 'unknown_customer'}]) }}",
     post_hook="{{ cvm_drop_rows_to_stage('orders') }}"
