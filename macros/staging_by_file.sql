@@ -40,6 +40,15 @@
 {% endmacro %}
 
 {% macro cvm_stage_new_raw_files(table_name, dated_by=none, parents=[]) %}
+    {{ return(adapter.dispatch('cvm_stage_new_raw_files', 'customer_value_warehouse')(table_name, dated_by, parents)) }}
+{% endmacro %}
+
+{% macro default__cvm_stage_new_raw_files(table_name, dated_by, parents) %}
+    {#- Engines whose SQL cannot list files (Spark) stage every raw file on every build. -#}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro duckdb__cvm_stage_new_raw_files(table_name, dated_by, parents) %}
     {#-
         Pre-hook of a base model staged by file: choose the files to parse, point the view
         cvm_raw_rows_to_stage reads at them, and record them (in the model's transaction: a
@@ -52,7 +61,7 @@
     {% if not execute %}{{ return('') }}{% endif %}
     {% set source_relation = source('shop', table_name) %}
     {% set raw_files = cvm_raw_files_relation(this) %}
-    {% set listing = cvm_listed_raw_files(table_name) %}
+    {% set listing = duckdb__cvm_listed_raw_files(table_name) %}
     {% set staged_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)" %}
     {% set record_all = 'create or replace table ' ~ raw_files ~ ' as select *, ' ~ staged_at
         ~ ' as staged_at from (' ~ listing ~ ')' %}
@@ -112,7 +121,7 @@
     {{ return(literals | join(', ')) }}
 {% endmacro %}
 
-{% macro cvm_listed_raw_files(table_name) %}
+{% macro duckdb__cvm_listed_raw_files(table_name) %}
     {#- The raw files of `table_name` now (what its raw view reads): the path inside the raw
         directory (so that a moved export is still the same files), size and modification time. -#}
     {% set source_node = graph.sources.values() | selectattr('source_name', 'equalto', 'shop')

@@ -174,11 +174,14 @@ def arriving_by_day(single: Path, out: Path) -> None:
 
 
 def staging_tables(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every staging table's rows, but the records of the raw files staged (which name the
+    files, so differ between the two layouts by design)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = [
             name
             for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'staging'"
+                "select table_name from information_schema.tables where table_schema = 'staging' "
+                "and not suffix(table_name, '__raw_files')"
             ).fetchall()
         ]
         return {n: con.execute(f"select * from staging.{n} order by all").fetchall() for n in names}
