@@ -23,6 +23,11 @@ NOT_COPIED = shutil.ignore_patterns(
     ".venv*", ".git", "target", "logs", "data", "warehouse", "build", "*_cache", "__pycache__"
 )
 
+# A condition on information_schema.tables that leaves out staging by file's records of the
+# raw files each base model staged (macros/staging_by_file.sql): DuckDB's tables beside the
+# models, not models, and naming the files by design.
+MODEL_RELATIONS_ONLY = "not suffix(table_name, '__raw_files')"
+
 
 # dbt's unit tests check the SQL on fixed inputs, so their answer does not depend on a test's
 # data: they run in the bad-rows builds (conftest.build_generated; test_staging.py checks that

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cvm import build
+from dbt_project import MODEL_RELATIONS_ONLY
 
 # Relative tolerance of numbers; the CLV fits' parameters are an optimiser's answer, equal to
 # its tolerance, and everything scored from them follows them.
@@ -123,7 +124,8 @@ def duckdb_marts(warehouse: Path, schema: str = "marts") -> dict[str, pd.DataFra
         names = [
             row[0]
             for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?",
+                "select table_name from information_schema.tables "
+                f"where table_schema = ? and {MODEL_RELATIONS_ONLY}",
                 [schema],
             ).fetchall()
         ]

@@ -15,7 +15,7 @@ from cvm import build, contract
 from cvm import generate as gen
 from cvm.quality import GxRunner, load_thresholds
 from cvm.quality.raw_gate import file_problem, run_raw_gate
-from dbt_project import run_dbt
+from dbt_project import MODEL_RELATIONS_ONLY, run_dbt
 
 CONTRACT = contract.load()
 BASE_MODELS = contract.PROJECT_DIR / "models/staging/shop/base"
@@ -174,14 +174,12 @@ def arriving_by_day(single: Path, out: Path) -> None:
 
 
 def staging_tables(warehouse: Path) -> dict[str, list[tuple]]:
-    """Every staging table's rows, but the records of the raw files staged (which name the
-    files, so differ between the two layouts by design)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = [
             name
             for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'staging' "
-                "and not suffix(table_name, '__raw_files')"
+                "select table_name from information_schema.tables "
+                f"where table_schema = 'staging' and {MODEL_RELATIONS_ONLY}"
             ).fetchall()
         ]
         return {n: con.execute(f"select * from staging.{n} order by all").fetchall() for n in names}
