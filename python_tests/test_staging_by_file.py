@@ -30,15 +30,19 @@ ORDERS = {
     "2026-06-01": [
         "o1,c1,2026-06-01 10:00,completed,10.00",
         "o2,c2,2026-06-01 11:00,completed,20.00",
-        "o3,c9,2026-06-01 12:00,completed,30.00",
-    ],  # c9: no such customer (yet)
+        "o3,c9,2026-06-01 12:00,completed,30.00",  # c9: no such customer (yet)
+    ],
     "2026-06-02": [
         "o4,c3,2026-06-02 09:00,completed,40.00",
-        "o5,c1,2026-06-05 09:00,completed,50.00",
-    ],  # dated after the as-of day
+        "o5,c1,2026-06-05 09:00,completed,50.00",  # dated after the as-of day
+    ],
 }
 LINES = {
-    "2026-06-01": ["i1,o1,p1,1,10.00", "i2,o2,p1,2,10.00", "i3,o6,p1,1,5.00"],  # o6 comes later
+    "2026-06-01": [
+        "i1,o1,p1,1,10.00",
+        "i2,o2,p1,2,10.00",
+        "i3,o6,p1,1,5.00",  # o6 comes later
+    ],
     "2026-06-02": ["i4,o4,p1,4,10.00"],
 }
 NEW_DAY_ORDERS = ["o7,c2,2026-06-03 08:00,completed,70.00"]
@@ -92,6 +96,8 @@ def new_day(raw: Path) -> None:
 
 
 def changed_and_vanished_files(raw: Path) -> None:
+    """o2's total corrected in place (the same size: the modification time tells), and
+    yesterday's lines withdrawn."""
     new_day(raw)
     write_day(
         raw,
