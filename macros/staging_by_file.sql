@@ -92,7 +92,7 @@
         ~ ' as select * from ' ~ source_relation %}
     {% if reasons %}
         {{ log(this.identifier ~ ': every raw file is staged again (' ~ reasons | join('; ') ~ ')', info=True) }}
-        {{ return([record_all, 'delete from ' ~ this, to_stage] | join(';\n')) }}
+        {{ return([record_all, cvm_delete_where(this, 'true'), to_stage] | join(';\n')) }}
     {% endif %}
     {{ log(this.identifier ~ ': ' ~ new_files | length ~ ' new raw file(s) to stage, the stored ones kept', info=True) }}
     {{ return([
