@@ -34,7 +34,8 @@
 {% macro cvm_delete_reprocessed_orders() -%}
     {#- Pre-hook of an incremental order fact: drop the rows the run rebuilds. -#}
     {%- if is_incremental() -%}
-        {{ cvm_delete_where(this, 'order_date >= ' ~ cvm_reprocess_orders_from()) }}
+        {{ return(cvm_after_delete(cvm_delete_where(this, 'order_date >= ' ~ cvm_reprocess_orders_from()),
+            cvm_record_kept_rows('order_date'))) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -49,13 +50,79 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Data tests on the rows a run wrote. Each pre-hook above records, after its delete, the last
+    date it kept (`<table>__kept_rows` in intermediate, with dbt's invocation id): the run wrote
+    exactly the rows after it (it appends only those, macro cvm_after_kept_rows). A key test
+    given `written_after` checks only the keys of those rows, against every row (a new row may
+    repeat a kept key); the kept rows passed the same test when they were written. A full
+    refresh, a first build, `dbt test` on its own and Spark (no record) test every row. -#}
+
+{% macro cvm_record_kept_rows(kept_column) -%}
+    {#- The end of an incremental pre-hook (after its delete): record the last `kept_column` kept. -#}
+    {{ return(adapter.dispatch('cvm_record_kept_rows', 'customer_value_warehouse')(kept_column)) }}
+{%- endmacro %}
+
+{% macro default__cvm_record_kept_rows(kept_column) -%}
+    {#- Not recorded: the tests check every row (Spark's Parquet tables, where a record would be
+        one more table rewrite per run). -#}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro duckdb__cvm_record_kept_rows(kept_column) -%}
+    {{ return('create or replace table ' ~ cvm_kept_rows_relation(this.identifier, this.database)
+        ~ ' as select max(' ~ kept_column ~ ') as kept_through, ' ~ cvm_sql_string(invocation_id)
+        ~ ' as invocation_id from ' ~ this) }}
+{%- endmacro %}
+
+{% macro cvm_after_delete(delete, then) -%}
+    {#- One hook of two statements; either may be empty (Spark's delete runs its own statements). -#}
+    {{ return([delete, then] | select | join(';\n')) }}
+{%- endmacro %}
+
+{% macro cvm_kept_rows_relation(table_name, database) -%}
+    {{ return(api.Relation.create(database=database, schema=generate_schema_name('intermediate', none),
+        identifier=table_name ~ '__kept_rows', type='table')) }}
+{%- endmacro %}
+
+{% macro cvm_kept_through(table_name, database) -%}
+    {#- The last date the incremental table `table_name` kept in this dbt invocation, as
+        YYYY-MM-DD; none when it wrote every row (or did not run incrementally in it). -#}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {{ return(adapter.dispatch('cvm_kept_through', 'customer_value_warehouse')(table_name, database)) }}
+{%- endmacro %}
+
+{% macro default__cvm_kept_through(table_name, database) -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__cvm_kept_through(table_name, database) -%}
+    {#- The catalog, not dbt's relation cache: the hooks create the record unseen by the cache. -#}
+    {%- set record = cvm_kept_rows_relation(table_name, database) -%}
+    {%- set found = run_query("select count(*) from information_schema.tables where table_catalog = "
+        ~ cvm_sql_string(record.database) ~ " and table_schema = " ~ cvm_sql_string(record.schema)
+        ~ " and table_name = " ~ cvm_sql_string(record.identifier)).columns[0].values()[0] -%}
+    {%- if not found -%}{{ return(none) }}{%- endif -%}
+    {%- set rows = run_query('select cast(kept_through as varchar) from ' ~ record
+        ~ ' where invocation_id = ' ~ cvm_sql_string(invocation_id)).rows -%}
+    {{ return(rows[0][0] if rows else none) }}
+{%- endmacro %}
+
+{% macro cvm_written_rows(written_after, database) -%}
+    {#- A condition on the rows an incremental table wrote in this invocation: `written_after`
+        is {table: <incremental table>, column: <its date column on the tested model>}; `true`
+        when it wrote every row. -#}
+    {%- set kept_through = cvm_kept_through(written_after['table'], database) -%}
+    {%- if kept_through is none -%}{{ return('true') }}{%- endif -%}
+    {{ return(written_after['column'] ~ " > cast('" ~ kept_through ~ "' as date)") }}
+{%- endmacro %}
+
 {% macro cvm_delete_reprocessed_tier_months(month_column='period_month') -%}
     {#- Pre-hook of the monthly tier history (and of the migrations between its months, whose
         `month_column` is the later month): the months cvm_delete_reprocessed_months drops, or
         all of them when the tier rules changed since the table was built (macro
         cvm_tier_rules: tiers under two sets of rules do not compare). -#}
     {%- if is_incremental() and cvm_tier_rules_changed() -%}
-        {{ return(cvm_delete_where(this, 'true')) }}
+        {{ return(cvm_after_delete(cvm_delete_where(this, 'true'), cvm_record_kept_rows(month_column))) }}
     {%- endif -%}
     {{ return(cvm_delete_reprocessed_months(month_column)) }}
 {%- endmacro %}
@@ -84,7 +151,7 @@
                 from {{ this }}
             )
         {%- endset %}
-        {{ return(cvm_delete_where(this, condition)) }}
+        {{ return(cvm_after_delete(cvm_delete_where(this, condition), cvm_record_kept_rows(month_column))) }}
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}

@@ -300,6 +300,41 @@ def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
     assert f"FAIL {published - kept} assert_order_money_recounts_from_staging" in result.stdout
 
 
+def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(yesterday, tmp_path):
+    """The key test of the order facts, on an incremental run, checks the keys of the rows the
+    run wrote against every row (macro cvm_written_rows); `dbt test` on its own checks them all."""
+    warehouse, env = yesterday
+    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    table = "intermediate.int_orders_costed"
+    [(newest, oldest)] = query(
+        daily,
+        f"select arg_max(order_id, ordered_at), arg_min(order_id, ordered_at) from {table}",
+    )
+    with duckdb.connect(str(daily)) as con:
+        # A kept copy of the newest order (dated a year back, before anything the run
+        # rewrites): the run rewrites the order itself, so one of its rows is written.
+        con.execute(
+            f"insert into {table} select * replace (order_date - 365 as order_date) "
+            f"from {table} where order_id = ?",
+            [newest],
+        )
+        # A second copy of the oldest order: both rows kept, neither written by the run.
+        con.execute(f"insert into {table} select * from {table} where order_id = ?", [oldest])
+    raw = Path(env["CVM_RAW_DIR"])
+    result = dbt_build(
+        raw, daily, tmp_path, "--select", "int_orders_costed", "fct_orders", as_of=YESTERDAY
+    )
+    assert "FAIL 1 fct_orders_order_id_is_unique" in result.stdout, result.stdout[-3000:]
+    alone = run_dbt(
+        "test", raw, daily, tmp_path, "--select", "fct_orders_order_id_is_unique", as_of=YESTERDAY
+    )
+    assert "FAIL 2 fct_orders_order_id_is_unique" in alone.stdout, alone.stdout[-3000:]
+    # What the run recorded: the last order date it kept, before the lookback's three days.
+    recorded = query(daily, f"select kept_through from {table}__kept_rows")
+    kept = f"select max(order_date) from {table} where order_date < date '{YESTERDAY}' - 3"
+    assert recorded == query(daily, kept) and len(recorded) == 1
+
+
 def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapshotted(
     published_build: Published, yesterday, tmp_path
 ):

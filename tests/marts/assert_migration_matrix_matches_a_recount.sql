@@ -1,7 +1,15 @@
 -- The migration matrix, recounted from the tier history with a plain self-join of each
 -- customer-month to the next month (no window functions, unlike fct_tier_migrations): both
 -- ways of counting must agree exactly, and every from-tier's probabilities must sum to 1.
--- Returns the disagreeing cells.
+-- Returns the disagreeing cells. On an incremental run, the cells into the months it wrote
+-- (the earlier of the tier history's and the migrations'; macro cvm_written_rows).
+{%- set database = ref('fct_customer_tier_months').database %}
+{%- set kept_through = [
+    cvm_kept_through('int_customer_months_tiered', database),
+    cvm_kept_through('fct_tier_migrations', database),
+] %}
+{%- set into_written_months = 'true' if none in kept_through
+    else "{0} > cast('" ~ kept_through | min ~ "' as date)" %}
 with
 
 history as (
@@ -30,7 +38,9 @@ recount as (
         count(*) as customers
     from history
     inner join month_steps
-        on history.period_month = month_steps.period_month
+        on
+            history.period_month = month_steps.period_month
+            and {{ into_written_months.format('month_steps.next_period_month') }}
     inner join history as moved
         on
             history.customer_id = moved.customer_id
@@ -42,6 +52,7 @@ recount as (
 matrix as (
 
     select * from {{ ref('tier_migration_matrix') }}
+    where {{ into_written_months.format('to_period_month') }}
 
 ),
 
