@@ -116,6 +116,21 @@
     {{ return(written_after['column'] ~ " > cast('" ~ kept_through ~ "' as date)") }}
 {%- endmacro %}
 
+{% macro cvm_delete_customers_of_rewritten_rows(facts, last_date_column) -%}
+    {#- Pre-hook of an incremental per-customer aggregate of the incremental fact `facts` (a ref
+        dated by order_date): drop the customers the facts' run touched, to be aggregated again
+        from all their rows. Those with a stored `last_date_column` after the date the facts
+        kept (their aggregate held rows the run rewrote or deleted) and those with rows after it
+        now; every customer when the facts wrote every row (or did not run in this invocation:
+        no record, macro cvm_kept_through). -#}
+    {%- if not is_incremental() -%}{{ return('') }}{%- endif -%}
+    {%- set kept_through = cvm_kept_through(facts.identifier, facts.database) -%}
+    {%- if kept_through is none -%}{{ return(cvm_delete_where(this, 'true')) }}{%- endif -%}
+    {%- set kept = "cast('" ~ kept_through ~ "' as date)" -%}
+    {{ return(cvm_delete_where(this, last_date_column ~ ' > ' ~ kept ~ ' or customer_id in (select customer_id from '
+        ~ facts ~ ' where order_date > ' ~ kept ~ ')')) }}
+{%- endmacro %}
+
 {% macro cvm_delete_reprocessed_tier_months(month_column='period_month') -%}
     {#- Pre-hook of the monthly tier history (and of the migrations between its months, whose
         `month_column` is the later month): the months cvm_delete_reprocessed_months drops, or

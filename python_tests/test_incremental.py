@@ -4,6 +4,7 @@ second build of the same data changes nothing. Deleted orders stay in the order 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import duckdb
 import pytest
 
 from conftest import PUBLISHED_AS_OF, Published
-from cvm.incremental import stale_incremental_models
+from cvm.incremental import stale_incremental_models, stored_columns_expected
 from dbt_project import copy_warehouse, dbt_build, make_build, query, run_dbt
 
 pytestmark = pytest.mark.slow
@@ -335,6 +336,54 @@ def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(yesterday,
     assert recorded == query(daily, kept) and len(recorded) == 1
 
 
+def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday, tmp_path):
+    """The per-customer aggregate of the lines, incremental by customer, aggregates again a
+    customer whose recent lines vanished from the source: no line of theirs is after the date
+    the order facts kept any more, but their stored aggregate held such lines."""
+    warehouse, env = yesterday
+    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    lines, aggregate = (
+        "intermediate.int_order_items_costed",
+        "intermediate.int_order_items_aggregated_to_customers",
+    )
+    recent = f"order_status = 'completed' and order_date >= date '{YESTERDAY}' - 3"
+    with duckdb.connect(str(daily)) as con:
+        [(customer,)] = con.execute(
+            f"select min(customer_id) from {lines} where {recent} and customer_id in "
+            f"(select customer_id from {lines} where order_date < date '{YESTERDAY}' - 3)"
+        ).fetchall()
+        con.execute(
+            f"delete from staging.base_shop__order_items where order_id in "
+            f"(select order_id from {lines} where customer_id = ? and {recent})",
+            [customer],
+        )
+    result = dbt_build(
+        Path(env["CVM_RAW_DIR"]),
+        daily,
+        tmp_path,
+        "--select",
+        "int_order_items_costed",
+        "int_order_items_aggregated_to_customers",
+        as_of=YESTERDAY,
+    )
+    succeed(result)
+    recount = query(
+        daily,
+        "select customer_id, count(distinct product_id), count(distinct product_category), "
+        "sum(gross_amount), sum(discount_amount), max(order_date) "
+        f"from {lines} where order_status = 'completed' group by customer_id",
+    )
+    stored = query(
+        daily,
+        "select customer_id, distinct_product_count, distinct_category_count, gross_item_sales, "
+        f"item_discount_amount, last_line_order_date from {aggregate}",
+    )
+    assert set(stored) == set(recount)
+    # Their latest line is now one before the window.
+    latest = f"select last_line_order_date < date '{YESTERDAY}' - 3 from {aggregate} where "
+    assert query(daily, latest + f"customer_id = '{customer}'") == [(True,)]
+
+
 def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapshotted(
     published_build: Published, yesterday, tmp_path
 ):
@@ -351,6 +400,9 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
     full = tmp_path / "full" / "cvm.duckdb"
     succeed(make_build(today | {"CVM_DUCKDB_PATH": str(full)}))
     assert mart_differences(daily, full) == {}
+    # The per-customer aggregate of the lines, incremental by customer, equals its full build.
+    breadth = "select * from intermediate.int_order_items_aggregated_to_customers"
+    assert set(query(daily, breadth)) == set(query(full, breadth))
     # The late credit notes netted the old orders they refund, one of them in full.
     credited = query(
         daily,
@@ -567,6 +619,36 @@ def test_an_incremental_table_with_other_columns_than_its_contract_is_stale(own_
         assert stale_incremental_models(con, same) == []
         more = stale_check_manifest(["order_id", "amount", "currency"], own_contract)
         assert stale_incremental_models(con, more) == ["intermediate.int_facts"]
+
+
+def test_an_incremental_table_without_a_contract_is_checked_against_its_documented_columns():
+    manifest = stale_check_manifest(["order_id", "amount"])
+    manifest["nodes"]["model.p.int_facts"]["columns"] = {"order_id": {}, "amount": {}}
+    del manifest["nodes"]["model.p.fct_facts"]  # no public view either
+    manifest["child_map"]["model.p.int_facts"] = []
+    with duckdb.connect() as con:
+        con.execute("create schema intermediate")
+        con.execute("create table intermediate.int_facts (order_id varchar, amount decimal)")
+        assert stale_incremental_models(con, manifest) == []
+        con.execute("alter table intermediate.int_facts drop column amount")
+        assert stale_incremental_models(con, manifest) == ["intermediate.int_facts"]
+
+
+def test_every_incremental_model_lists_the_columns_it_stores(published_build: Published):
+    """What the stale check expects of each incremental model (its contract, its public view's,
+    or its documented columns) is what a fresh build stores: an incomplete list would rebuild
+    it in full on every build, a missing one would let an upgrade fail on the old columns."""
+    target = Path(published_build.env["DBT_TARGET_PATH"])
+    manifest = json.loads((target / "manifest.json").read_text())
+    incremental = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental"
+    ]
+    assert len(incremental) >= 6
+    assert all(stored_columns_expected(node, manifest) for node in incremental)
+    with duckdb.connect(str(published_build.warehouse), read_only=True) as con:
+        assert stale_incremental_models(con, manifest) == []
 
 
 TIER_HISTORY = "intermediate.int_customer_months_tiered"
