@@ -89,12 +89,14 @@ def test_a_table_behind_a_public_view_is_key_tested_on_the_view(tmp_path):
     project = copy_project(tmp_path / "project")
     yml = project / "models" / "marts" / "core" / "fct_orders.yml"
     key_test = (
-        "        description: Order key.\n"
-        "        data_type: string\n"
-        "        data_tests: [unique, not_null]\n"
+        "      - unique_combination_of_columns:\n"
+        "          name: fct_orders_order_id_is_unique\n"
+        "          arguments:\n"
+        "            columns: [order_id]\n"
+        "            written_after: {table: int_orders_costed, column: order_date}\n"
     )
     assert key_test in yml.read_text()
-    yml.write_text(yml.read_text().replace(key_test, key_test.replace("unique, ", "")))
+    yml.write_text(yml.read_text().replace(key_test, ""))
     result = run_gate(project)
     assert result.returncode == 1
     assert "fct_orders: primary_key_test" in result.stderr, result.stderr
