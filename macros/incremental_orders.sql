@@ -34,8 +34,7 @@
 {% macro cvm_delete_reprocessed_orders() -%}
     {#- Pre-hook of an incremental order fact: drop the rows the run rebuilds. -#}
     {%- if is_incremental() -%}
-        {{ return(cvm_after_delete(cvm_delete_where(this, 'order_date >= ' ~ cvm_reprocess_orders_from()),
-            cvm_record_kept_rows('order_date'))) }}
+        {{ return(cvm_delete_recording_kept_rows('order_date >= ' ~ cvm_reprocess_orders_from(), 'order_date')) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -74,9 +73,10 @@
         ~ ' as invocation_id from ' ~ this) }}
 {%- endmacro %}
 
-{% macro cvm_after_delete(delete, then) -%}
-    {#- One hook of two statements; either may be empty (Spark's delete runs its own statements). -#}
-    {{ return([delete, then] | select | join(';\n')) }}
+{% macro cvm_delete_recording_kept_rows(condition, kept_column) -%}
+    {#- An incremental pre-hook: delete the rows of `this` where `condition` holds, then record the
+        last `kept_column` kept. Either statement may be empty (Spark's delete runs its own). -#}
+    {{ return([cvm_delete_where(this, condition), cvm_record_kept_rows(kept_column)] | select | join(';\n')) }}
 {%- endmacro %}
 
 {% macro cvm_kept_rows_relation(table_name, database) -%}
@@ -137,7 +137,7 @@
         all of them when the tier rules changed since the table was built (macro
         cvm_tier_rules: tiers under two sets of rules do not compare). -#}
     {%- if is_incremental() and cvm_tier_rules_changed() -%}
-        {{ return(cvm_after_delete(cvm_delete_where(this, 'true'), cvm_record_kept_rows(month_column))) }}
+        {{ return(cvm_delete_recording_kept_rows('true', month_column)) }}
     {%- endif -%}
     {{ return(cvm_delete_reprocessed_months(month_column)) }}
 {%- endmacro %}
@@ -166,7 +166,7 @@
                 from {{ this }}
             )
         {%- endset %}
-        {{ return(cvm_after_delete(cvm_delete_where(this, condition), cvm_record_kept_rows(month_column))) }}
+        {{ return(cvm_delete_recording_kept_rows(condition, month_column)) }}
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}
