@@ -147,7 +147,7 @@ test: lint conventions semantic
 	@command -v java >/dev/null || { echo "error: make test needs Java 17+ (the Spark tests of the Python models)" >&2; exit 1; }
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations 15
 
-# The whole warehouse on Spark (README, "Spark and Databricks"), alone: yesterday's 10,000-customer
+# The whole warehouse on Spark (README, "Spark and Databricks"), alone: yesterday's 3,000-customer
 # dbt build against DuckDB's, today's make build-spark on it, the CSV staging. make test runs it too.
 test-spark: $(INSTALLED)
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadfile python_tests/test_spark_build.py

@@ -20,6 +20,13 @@ from pyspark.sql import SparkSession
 
 from cvm.generate import generate
 from cvm.spark_warehouse import session_settings
+from daily_source import (
+    PUBLISHED_AS_OF,
+    PUBLISHED_END_DATE,
+    YESTERDAY,
+    DailySource,
+    split_into_days,
+)
 from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env
 
 # An xdist worker's __main__ has neither __spec__ nor __file__, which pyspark.sql.connect
@@ -128,25 +135,65 @@ class Published:
         return Path(self.env["CVM_REPORT_DIR"])
 
 
-# The published build's data: generated up to END_DATE, analysed as of a month earlier, so a
-# rebuild as of END_DATE moves time forward like a daily production run.
-PUBLISHED_END_DATE = "2026-06-30"
-PUBLISHED_AS_OF = "2026-05-31"
+def published_as_of(work: Path, raw_dir: Path, as_of: str) -> Published:
+    """`make build` of ``raw_dir`` as of ``as_of`` into a warehouse of its own under ``work``
+    (its environment without the as-of date: each test sets that for its own builds)."""
+    env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
+    result = make_build(env | {"CVM_AS_OF_DATE": as_of})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
 
 
 @pytest.fixture(scope="session")
-def published_build(tmp_path_factory) -> Published:
-    """`make build` on 3,000 generated customers into a warehouse of its own."""
+def published_raw(tmp_path_factory) -> Path:
+    """The published build's raw files: 3,000 generated customers up to PUBLISHED_END_DATE."""
 
-    def publish(work: Path) -> Published:
+    def generated(work: Path) -> Path:
         raw_dir = work / "raw"
         generate(raw_dir, customers=3_000, seed=11, end_date=PUBLISHED_END_DATE, quiet=True)
-        env = make_build_env(work, raw_dir, work / "warehouse" / "cvm.duckdb")
-        result = make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF})
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return Published(Path(env["CVM_DUCKDB_PATH"]), env, result.stdout)
+        return raw_dir
 
-    return once_per_run(tmp_path_factory, "published", publish)
+    return once_per_run(tmp_path_factory, "published_raw", generated)
+
+
+@pytest.fixture(scope="session")
+def published_build(tmp_path_factory, published_raw: Path) -> Published:
+    """`make build` of the published raw files as of PUBLISHED_AS_OF."""
+    return once_per_run(
+        tmp_path_factory,
+        "published",
+        lambda work: published_as_of(work, published_raw, PUBLISHED_AS_OF),
+    )
+
+
+@pytest.fixture(scope="session")
+def daily_source(tmp_path_factory, published_raw: Path) -> DailySource:
+    """Yesterday's and today's changed raw files of the published shop (daily_source.py)."""
+    return once_per_run(
+        tmp_path_factory, "daily_source", lambda work: split_into_days(published_raw, work)
+    )
+
+
+@pytest.fixture(scope="session")
+def yesterday_build(tmp_path_factory, daily_source: DailySource) -> Published:
+    """`make build` of yesterday's source as of YESTERDAY: the warehouse the daily builds of
+    test_incremental (DuckDB) start from, and what yesterday's Spark build must equal."""
+    return once_per_run(
+        tmp_path_factory,
+        "yesterday",
+        lambda work: published_as_of(work, daily_source.yesterday, YESTERDAY),
+    )
+
+
+@pytest.fixture(scope="session")
+def changed_source_build(tmp_path_factory, daily_source: DailySource) -> Published:
+    """A full `make build` of today's changed source as of PUBLISHED_AS_OF: what a daily build
+    of it on yesterday's warehouse must equal, on DuckDB and on Spark."""
+    return once_per_run(
+        tmp_path_factory,
+        "changed_source",
+        lambda work: published_as_of(work, daily_source.changed, PUBLISHED_AS_OF),
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ second build of the same data changes nothing. Deleted orders stay in the order 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,136 +12,16 @@ import pytest
 
 from conftest import PUBLISHED_AS_OF, Published
 from cvm.incremental import stale_incremental_models, stored_columns_expected
-from dbt_project import copy_warehouse, dbt_build, make_build, query, run_dbt
+from daily_source import (
+    LATE_COMPLAINT,
+    LATE_INSIDE_LOOKBACK,
+    LATE_OUTSIDE_LOOKBACK,
+    YESTERDAY,
+    DailySource,
+)
+from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env, query, run_dbt
 
 pytestmark = pytest.mark.slow
-
-YESTERDAY = "2026-05-30"
-# Orders that reach the source a day late (inside the 3-day lookback) and three weeks late.
-LATE_INSIDE_LOOKBACK = ("2026-05-29", "2026-05-30")
-LATE_OUTSIDE_LOOKBACK = "2026-05-10"
-
-
-def copy_raw(source: Path, dest: Path, edits: dict[str, str]) -> Path:
-    """The raw Parquet files of ``source`` in ``dest``, each file in ``edits`` replaced by a
-    query on it (the file's rows are the relation ``source_rows``)."""
-    shutil.copytree(source, dest)
-    with duckdb.connect() as con:
-        for name, sql in edits.items():
-            path = dest / f"{name}.parquet"
-            con.execute(
-                f"copy (with source_rows as (select * from read_parquet('{path}')) {sql}) "
-                f"to '{path}.new' (format parquet)"
-            )
-            Path(f"{path}.new").replace(path)
-    return dest
-
-
-def held_back_orders() -> str:
-    """Orders a build of yesterday has not received: the as-of day and after, some of the last
-    two days' orders, and one day's orders three weeks back."""
-    return f"""
-        cast(ordered_at as date) >= date '{PUBLISHED_AS_OF}'
-        or (cast(ordered_at as date) in ({", ".join(f"date '{d}'" for d in LATE_INSIDE_LOOKBACK)})
-            and hash(order_id) % 3 = 0)
-        or (cast(ordered_at as date) = date '{LATE_OUTSIDE_LOOKBACK}' and hash(order_id) % 3 = 0)
-    """
-
-
-# A complaint with compensation, opened long before the lookback, that reaches the source late:
-# it lowers its customer's value in the tier history from its month on.
-LATE_COMPLAINT = """
-    complaint_id = (select min(complaint_id) from source_rows
-                    where compensation_amount > 0
-                      and opened_at >= date '2025-01-01' and opened_at < date '2025-04-01')
-"""
-
-
-def without_orders(condition: str) -> dict[str, str]:
-    """Edits removing the orders matching ``condition`` and their lines."""
-    return {
-        "orders": f"select * from source_rows where not ({condition})",
-        "order_items": f"""
-            select * from source_rows where order_id not in (
-                select order_id from read_parquet('{{raw}}/orders.parquet') where {condition})
-        """,
-    }
-
-
-def raw_variant(source: Path, dest: Path, edits: dict[str, str]) -> Path:
-    return copy_raw(
-        source, dest, {name: sql.replace("{raw}", str(source)) for name, sql in edits.items()}
-    )
-
-
-# Changes to the source at every age: deleted orders (old, inside the lookback, and every order
-# of one customer), an old order returned, an old line corrected, a product re-costed, and a
-# recent order's date corrected to before every other order (the rebuild must start there, not
-# at its stored date, or the order falls between the kept days and the rebuilt ones).
-DELETED_ORDERS = f"""
-    order_id in (select order_id from read_parquet('{{raw}}/orders.parquet')
-                 where cast(ordered_at as date) between date '2025-03-01' and date '2025-03-03'
-                   and hash(order_id) % 5 = 0)
-    or (cast(ordered_at as date) = date '{LATE_INSIDE_LOOKBACK[0]}' and hash(order_id) % 4 = 1)
-    or customer_id = (select min(customer_id) from read_parquet('{{raw}}/orders.parquet')
-                      where cast(ordered_at as date) < date '2024-01-01')
-"""
-REDATED_ORDER = f"""
-    order_id = (select min(order_id) from source_rows
-                where cast(ordered_at as date) = date '{LATE_OUTSIDE_LOOKBACK}'
-                  and not ({DELETED_ORDERS}))
-"""
-CHANGED_SOURCE = {
-    "orders": f"""
-        select * replace (
-            case when order_id = (select min(order_id) from source_rows
-                                  where status = 'completed' and ordered_at < date '2025-06-01'
-                                    and not ({DELETED_ORDERS}))
-                 then 'returned' else status end as status,
-            case when {REDATED_ORDER}
-                 then (select min(ordered_at) from source_rows) - interval 1 day
-                 else ordered_at end as ordered_at)
-        from source_rows where not ({DELETED_ORDERS})
-    """,
-    "order_items": f"""
-        select * replace (
-            case when order_item_id = (select min(order_item_id) from source_rows)
-                 then quantity + 1 else quantity end as quantity)
-        from source_rows where order_id not in (
-            select order_id from read_parquet('{{raw}}/orders.parquet') where {DELETED_ORDERS})
-    """,
-    "products": """
-        select * replace (
-            case when product_id = (select min(product_id) from source_rows)
-                 then unit_cost * 2 else unit_cost end as unit_cost)
-        from source_rows
-    """,
-}
-
-
-def add_late_credit_notes(raw: Path) -> None:
-    """A credit-notes file arriving with today's source (the orders in ``raw`` are today's, so
-    none is deleted): half of one old order refunded (written negative, as exports do) and
-    another old order refunded in full."""
-    with duckdb.connect() as con:
-        con.execute(
-            f"""
-            copy (
-                with old as (
-                    select order_id, ordered_at, order_total
-                    from read_parquet('{raw}/orders.parquet')
-                    where status = 'completed' and ordered_at < date '2025-01-01'
-                      and order_total > 1
-                    order by order_id limit 2
-                )
-                select 'cn-' || order_id as credit_note_id, order_id,
-                       ordered_at + interval 3 day as credited_at,
-                       case when row_number() over (order by order_id) = 1
-                            then -round(order_total / 2, 2) else order_total end as amount
-                from old
-            ) to '{raw}/credit_notes.parquet' (format parquet)
-            """
-        )
 
 
 def mart_differences(left: Path, right: Path) -> dict[str, int]:
@@ -198,41 +77,13 @@ def succeed(result) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def yesterday(published_build: Published, tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A warehouse built as of the day before the published build, on the source as it was
-    then: the days after it and the late orders held back."""
-    work = tmp_path_factory.mktemp("incremental")
-    base = Path(published_build.env["CVM_RAW_DIR"])
-    held_back = without_orders(held_back_orders()) | {
-        "complaints": f"select * from source_rows where not ({LATE_COMPLAINT})"
-    }
-    raw = raw_variant(base, work / "raw_yesterday", held_back)
-    env = published_build.env | {
-        "CVM_RAW_DIR": str(raw),
-        "CVM_DUCKDB_PATH": str(work / "yesterday" / "cvm.duckdb"),
-        "CVM_AS_OF_DATE": YESTERDAY,
-    }
-    succeed(make_build(env))
-    return Path(env["CVM_DUCKDB_PATH"]), env
-
-
 def test_a_daily_build_with_late_orders_equals_a_full_refresh(
-    published_build: Published, yesterday, tmp_path
+    published_build: Published, yesterday_build: Published, tmp_path
 ):
-    warehouse, env = yesterday
-    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    daily = yesterday_build.copy_to(tmp_path / "daily")
     base = published_build.env["CVM_RAW_DIR"]
-    stdout = succeed(
-        make_build(
-            env
-            | {
-                "CVM_RAW_DIR": base,
-                "CVM_DUCKDB_PATH": str(daily),
-                "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
-            }
-        )
-    )
+    env = make_build_env(tmp_path, Path(base), daily)
+    stdout = succeed(make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF}))
     # The complaint and the order three weeks late are older than the lookback: make build
     # found them, and rebuilt the order facts from the late order's day, the tier history from
     # the complaint's month (a year earlier: no need to rebuild a year of order facts).
@@ -268,12 +119,11 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
 
 
 def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
-    published_build: Published, yesterday, tmp_path
+    published_build: Published, yesterday_build: Published, tmp_path
 ):
     """Without make build's comparison, `dbt build` reprocesses the lookback window only, and
     the recount of the order facts from staging says which orders it missed."""
-    warehouse, _ = yesterday
-    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    daily = yesterday_build.copy_to(tmp_path / "daily")
     raw = Path(published_build.env["CVM_RAW_DIR"])
     result = dbt_build(
         raw,
@@ -301,11 +151,12 @@ def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
     assert f"FAIL {published - kept} assert_order_money_recounts_from_staging" in result.stdout
 
 
-def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(yesterday, tmp_path):
+def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(
+    yesterday_build: Published, tmp_path
+):
     """The key test of the order facts, on an incremental run, checks the keys of the rows the
     run wrote against every row (macro cvm_written_rows); `dbt test` on its own checks them all."""
-    warehouse, env = yesterday
-    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    daily = yesterday_build.copy_to(tmp_path / "daily")
     table = "intermediate.int_orders_costed"
     [(newest, oldest)] = query(
         daily,
@@ -321,7 +172,7 @@ def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(yesterday,
         )
         # A second copy of the oldest order: both rows kept, neither written by the run.
         con.execute(f"insert into {table} select * from {table} where order_id = ?", [oldest])
-    raw = Path(env["CVM_RAW_DIR"])
+    raw = Path(yesterday_build.env["CVM_RAW_DIR"])
     result = dbt_build(
         raw, daily, tmp_path, "--select", "int_orders_costed", "fct_orders", as_of=YESTERDAY
     )
@@ -336,12 +187,11 @@ def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(yesterday,
     assert recorded == query(daily, kept) and len(recorded) == 1
 
 
-def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday, tmp_path):
+def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday_build: Published, tmp_path):
     """The per-customer aggregate of the lines, incremental by customer, aggregates again a
     customer whose recent lines vanished from the source: no line of theirs is after the date
     the order facts kept any more, but their stored aggregate held such lines."""
-    warehouse, env = yesterday
-    daily = copy_warehouse(warehouse, tmp_path / "daily")
+    daily = yesterday_build.copy_to(tmp_path / "daily")
     lines, aggregate = (
         "intermediate.int_order_items_costed",
         "intermediate.int_order_items_aggregated_to_customers",
@@ -358,7 +208,7 @@ def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday, tmp_path):
             [customer],
         )
     result = dbt_build(
-        Path(env["CVM_RAW_DIR"]),
+        Path(yesterday_build.env["CVM_RAW_DIR"]),
         daily,
         tmp_path,
         "--select",
@@ -385,20 +235,19 @@ def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday, tmp_path):
 
 
 def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapshotted(
-    published_build: Published, yesterday, tmp_path
+    yesterday_build: Published,
+    daily_source: DailySource,
+    changed_source_build: Published,
+    tmp_path,
 ):
-    warehouse, env = yesterday
-    base = Path(published_build.env["CVM_RAW_DIR"])
-    changed = raw_variant(base, tmp_path / "raw_changed", CHANGED_SOURCE)
-    add_late_credit_notes(changed)
-    daily = copy_warehouse(warehouse, tmp_path / "daily")
-    today = env | {"CVM_RAW_DIR": str(changed), "CVM_AS_OF_DATE": PUBLISHED_AS_OF}
-    stdout = succeed(make_build(today | {"CVM_DUCKDB_PATH": str(daily)}))
+    warehouse, changed = yesterday_build.warehouse, daily_source.changed
+    daily = yesterday_build.copy_to(tmp_path / "daily")
+    today = make_build_env(tmp_path, changed, daily) | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF}
+    stdout = succeed(make_build(today))
     assert "The source changed since the last build (orders from" in stdout
     assert "products from" in stdout
 
-    full = tmp_path / "full" / "cvm.duckdb"
-    succeed(make_build(today | {"CVM_DUCKDB_PATH": str(full)}))
+    full = changed_source_build.warehouse
     assert mart_differences(daily, full) == {}
     # The per-customer aggregate of the lines, incremental by customer, equals its full build.
     breadth = "select * from intermediate.int_order_items_aggregated_to_customers"
@@ -439,7 +288,7 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
 
     # Building the same source again changes no mart.
     before = copy_warehouse(daily, tmp_path / "before")
-    again = succeed(make_build(today | {"CVM_DUCKDB_PATH": str(daily)}))
+    again = succeed(make_build(today))
     assert "The source changed" not in again
     assert again.count("Done. PASS=") == 2  # over stored facts: staging, the check, the rest
     assert mart_differences(daily, before) == {}
@@ -556,8 +405,8 @@ def test_reprocess_orders_from_rebuilds_the_orders_from_that_date(
     older ones kept as they are (the January order stays stale: proof it was not a full run)."""
     warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
     published = item_quantities(published_build.warehouse, stale)
-    env = published_build.env | {
-        "CVM_DUCKDB_PATH": str(warehouse),
+    raw = Path(published_build.env["CVM_RAW_DIR"])
+    env = make_build_env(tmp_path, raw, warehouse) | {
         "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
         "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
     }
@@ -570,8 +419,8 @@ def test_full_refresh_rebuilds_every_order(published_build: Published, tmp_path)
     """CVM_FULL_REFRESH=1: the incremental models are rebuilt from scratch, so both stale
     orders are repaired and every mart equals the published full build."""
     warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
-    env = published_build.env | {
-        "CVM_DUCKDB_PATH": str(warehouse),
+    raw = Path(published_build.env["CVM_RAW_DIR"])
+    env = make_build_env(tmp_path, raw, warehouse) | {
         "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
         "CVM_FULL_REFRESH": "1",
     }

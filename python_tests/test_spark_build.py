@@ -1,11 +1,13 @@
 """The whole project on local Spark (profiles.yml target `spark`), day after day, from the same
-raw files as DuckDB (10,000 generated customers). Yesterday's source: `dbt build` of every
-seed, snapshot, model (the Python models too), data test and unit test on Spark, and every mart
-equal to a DuckDB build. Today's source, with late, changed and deleted rows of every age
-(test_incremental's scenario): `make build-spark` on the same Spark warehouse, incremental, and
-every mart equal to a DuckDB full refresh, with the deleted orders closed in the Spark order
-snapshot. Then CSV exports with bad rows, staged alike (the daily build's source is clean:
-`make build-spark` runs the raw gate, which stops bad rows of that kind, as it should)."""
+raw files as DuckDB (the published build's 3,000 generated customers, split into days as
+test_incremental does: daily_source.py). Yesterday's source: `dbt build` of every seed,
+snapshot, model (the Python models too), data test and unit test on Spark, and every mart equal
+to DuckDB's `make build` of it. Today's source, with late, changed and deleted rows of every age:
+`make build-spark` on the same Spark warehouse, incremental, and every mart equal to a DuckDB
+full refresh, with the deleted orders closed in the Spark order snapshot. Both DuckDB builds
+are test_incremental's (conftest: built once per run). Then CSV exports with bad rows, staged
+alike (the daily build's source is clean: `make build-spark` runs the raw gate, which stops bad
+rows of that kind, as it should)."""
 
 from __future__ import annotations
 
@@ -17,22 +19,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE, once_per_run
+from conftest import PUBLISHED_AS_OF, Published, once_per_run
 from cvm.generate import generate
+from daily_source import YESTERDAY, DailySource
 from dbt_project import NO_UNIT_TESTS, dbt_build, make_build_env
 from engines import CLV_MARTS, CLV_RELATIVE, RELATIVE, differences, duckdb_marts, run_on_spark
-from test_incremental import (
-    CHANGED_SOURCE,
-    YESTERDAY,
-    add_late_credit_notes,
-    held_back_orders,
-    raw_variant,
-    without_orders,
-)
 
 pytestmark = pytest.mark.slow
 
-CUSTOMERS = 10_000
 # Small data on two cores: one shuffle partition per stage, and four dbt threads so that both
 # cores stay busy while statements wait on the metastore (the results do not depend on either).
 SPARK_SETTINGS = {"CVM_SPARK_SHUFFLE_PARTITIONS": "1", "CVM_SPARK_THREADS": "4"}
@@ -40,26 +34,21 @@ SPARK_SETTINGS = {"CVM_SPARK_SHUFFLE_PARTITIONS": "1", "CVM_SPARK_THREADS": "4"}
 
 @dataclass(frozen=True)
 class Yesterday:
-    """Yesterday's `dbt build` on the Spark warehouse ``spark`` and the DuckDB build of the same
-    raw files (marts normalised by engines.normalised), and today's raw files."""
+    """Yesterday's `dbt build` on the Spark warehouse ``spark`` of yesterday's source."""
 
     work: Path
     spark: Path
-    raw: Path
-    today_raw: Path
+    source: DailySource
     result: subprocess.CompletedProcess[str]
     spark_marts: dict[str, pd.DataFrame]
-    duckdb_marts: dict[str, pd.DataFrame]
 
 
 @dataclass(frozen=True)
 class Today:
-    """Today's `make build-spark` on yesterday's Spark warehouse and a DuckDB full refresh of
-    today's raw files."""
+    """Today's `make build-spark` of the changed source on yesterday's Spark warehouse."""
 
     result: subprocess.CompletedProcess[str]
     spark_marts: dict[str, pd.DataFrame]
-    full_refresh: dict[str, pd.DataFrame]
     deleted_orders: set[str]
     snapshot_deletions: set[str]
 
@@ -69,18 +58,11 @@ def succeeded(result: subprocess.CompletedProcess[str]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def yesterday(tmp_path_factory) -> Yesterday:
+def yesterday(tmp_path_factory, daily_source: DailySource) -> Yesterday:
     def build_yesterday(work: Path) -> Yesterday:
-        base = work / "raw"
-        generate(base, customers=CUSTOMERS, seed=5, end_date=PUBLISHED_END_DATE, quiet=True)
-        yesterday_raw = raw_variant(
-            base, work / "raw_yesterday", without_orders(held_back_orders())
-        )
-        today_raw = raw_variant(base, work / "raw_today", CHANGED_SOURCE)
-        add_late_credit_notes(today_raw)
         spark = work / "spark"
         env = {
-            "CVM_RAW_DIR": str(yesterday_raw),
+            "CVM_RAW_DIR": str(daily_source.yesterday),
             "CVM_AS_OF_DATE": YESTERDAY,
             "CVM_SPARK_WAREHOUSE": str(spark),
             "DBT_TARGET_PATH": str(work / "spark_dbt" / "target"),
@@ -90,17 +72,7 @@ def yesterday(tmp_path_factory) -> Yesterday:
             **SPARK_SETTINGS,
         }
         result, exported = run_on_spark(["build"], env, work / "spark_yesterday")
-        duck = dbt_build(yesterday_raw, work / "yesterday.duckdb", work / "dy", as_of=YESTERDAY)
-        assert succeeded(duck), duck.stdout[-3000:]
-        return Yesterday(
-            work,
-            spark,
-            yesterday_raw,
-            today_raw,
-            result,
-            exported.get("marts", {}),
-            duckdb_marts(work / "yesterday.duckdb"),
-        )
+        return Yesterday(work, spark, daily_source, result, exported.get("marts", {}))
 
     return once_per_run(tmp_path_factory, "spark_yesterday", build_yesterday)
 
@@ -108,26 +80,22 @@ def yesterday(tmp_path_factory) -> Yesterday:
 @pytest.fixture(scope="module")
 def today(yesterday: Yesterday) -> Today:
     assert succeeded(yesterday.result), yesterday.result.stdout[-3000:]
-    work, spark = yesterday.work, yesterday.spark
+    work, spark, source = yesterday.work, yesterday.spark, yesterday.source
     result, exported = run_on_spark(
         ["make", "build-spark"],
-        make_build_env(work, yesterday.today_raw, work / "unused.duckdb")
+        make_build_env(work, source.changed, work / "unused.duckdb")
         | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF, "CVM_SPARK_WAREHOUSE": str(spark)}
         | SPARK_SETTINGS,
         work / "spark_today",
         "marts",
         "snapshots",
     )
-    full = dbt_build(
-        yesterday.today_raw, work / "full.duckdb", work / "full", as_of=PUBLISHED_AS_OF
-    )
-    assert succeeded(full), full.stdout[-3000:]
     with duckdb.connect() as con:
         deleted = {
             str(row[0])  # staging keeps keys as text
             for row in con.execute(
-                f"select order_id from read_parquet('{yesterday.raw}/orders.parquet') except "
-                f"select order_id from read_parquet('{yesterday.today_raw}/orders.parquet')"
+                f"select order_id from read_parquet('{source.yesterday}/orders.parquet') except "
+                f"select order_id from read_parquet('{source.changed}/orders.parquet')"
             ).fetchall()
         }
     order_snapshots = exported.get("snapshots", {}).get(
@@ -136,9 +104,7 @@ def today(yesterday: Yesterday) -> Today:
     recorded = set(
         order_snapshots.loc[order_snapshots["dbt_is_deleted"].astype(str) == "True", "order_id"]
     )
-    return Today(
-        result, exported.get("marts", {}), duckdb_marts(work / "full.duckdb"), deleted, recorded
-    )
+    return Today(result, exported.get("marts", {}), deleted, recorded)
 
 
 def mart_differences(
@@ -169,18 +135,19 @@ def test_every_node_builds_and_passes_on_spark(yesterday):
     assert "ERROR=0" in result.stdout and "SKIP=0" in result.stdout
 
 
-def test_every_mart_on_spark_equals_duckdb(yesterday):
-    assert not mart_differences(yesterday.duckdb_marts, yesterday.spark_marts)
+def test_every_mart_on_spark_equals_duckdb(yesterday, yesterday_build: Published):
+    expected = duckdb_marts(yesterday_build.warehouse)
+    assert not mart_differences(expected, yesterday.spark_marts)
 
 
-def test_a_daily_build_on_spark_equals_a_full_refresh(today):
+def test_a_daily_build_on_spark_equals_a_full_refresh(today, changed_source_build: Published):
     result = today.result
     assert succeeded(result), result.stdout[-4000:] + result.stderr[-4000:]
     assert "The source changed since the last build (orders from" in result.stdout, result.stdout[
         -3000:
     ]
     assert "Warehouse built on local Spark" in result.stdout
-    assert not mart_differences(today.full_refresh, today.spark_marts)
+    assert not mart_differences(duckdb_marts(changed_source_build.warehouse), today.spark_marts)
 
 
 def test_orders_deleted_at_the_source_are_closed_in_the_spark_snapshot(today):
