@@ -16,6 +16,7 @@ from cvm.generate import generate
 from cvm.quality import GxRunner, load_thresholds
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate, tolerated_share
+from cvm.quality.runner import Batch, import_gx
 from dbt_project import (
     lifetimes_example_orders,
     make_build,
@@ -67,6 +68,32 @@ def test_raw_gate_passes_clean_files_and_its_data_docs_hold_no_pii(clean_raw, tm
     assert len(pages) > 5
     for page in pages:  # ...and no Data Docs page does
         assert not EMAIL.search(page.read_text()), page
+
+
+def test_the_raw_gate_writes_one_data_docs_site_for_all_its_files(clean_raw, tmp_path):
+    """GX renders the whole site on every write: the raw gate validates file by file (to sample
+    each file's bad values) and writes the site once, with every file's page in its index."""
+    runner = GxRunner(tmp_path / "docs")
+    writes = []
+    build_data_docs = runner.context.build_data_docs
+
+    def counted(**kwargs):
+        writes.append(kwargs["resource_identifiers"])
+        return build_data_docs(**kwargs)
+
+    runner.context.build_data_docs = counted
+    result = run_raw_gate(clean_raw, END_DATE, load_thresholds(), runner)
+    assert result.passed and len(writes) == 1
+    files = sorted(path.stem for path in clean_raw.glob("*.parquet"))
+    assert len(files) == 7
+    index = result.docs_index.read_text()
+    assert all(f"raw.{name}." in index for name in files), index[:2000]
+    assert len(writes[0]) >= 2 * len(files)  # a validation result and a suite per file
+    # The next gate writes its own pages only (the site keeps the earlier ones).
+    gxe = import_gx().expectations
+    expectation = gxe.ExpectColumnValuesToBeBetween(column="row_count", min_value=1)
+    runner.validate("marts", [Batch("m", pd.DataFrame({"row_count": [3]}), [expectation])], result)
+    assert len(writes) == 2 and len(writes[1]) == 2
 
 
 RAW_VIOLATIONS = {

