@@ -130,6 +130,11 @@ class Published:
         return copy_warehouse(self.warehouse, directory)
 
     @property
+    def raw_dir(self) -> Path:
+        """The raw files this build read."""
+        return Path(self.env["CVM_RAW_DIR"])
+
+    @property
     def report_dir(self) -> Path:
         """Where this build wrote its report (make_build_env sets CVM_REPORT_DIR)."""
         return Path(self.env["CVM_REPORT_DIR"])

@@ -23,16 +23,16 @@ LATE_INSIDE_LOOKBACK = ("2026-05-29", "2026-05-30")
 LATE_OUTSIDE_LOOKBACK = "2026-05-10"
 
 
-def copy_raw(source: Path, dest: Path, edits: dict[str, str]) -> Path:
+def raw_variant(source: Path, dest: Path, edits: dict[str, str]) -> Path:
     """The raw Parquet files of ``source`` in ``dest``, each file in ``edits`` replaced by a
-    query on it (the file's rows are the relation ``source_rows``)."""
+    query on it (the file's rows are the relation ``source_rows``; ``{raw}`` is ``source``)."""
     shutil.copytree(source, dest)
     with duckdb.connect() as con:
         for name, sql in edits.items():
             path = dest / f"{name}.parquet"
             con.execute(
-                f"copy (with source_rows as (select * from read_parquet('{path}')) {sql}) "
-                f"to '{path}.new' (format parquet)"
+                f"copy (with source_rows as (select * from read_parquet('{path}')) "
+                f"{sql.replace('{raw}', str(source))}) to '{path}.new' (format parquet)"
             )
             Path(f"{path}.new").replace(path)
     return dest
@@ -67,12 +67,6 @@ def without_orders(condition: str) -> dict[str, str]:
                 select order_id from read_parquet('{{raw}}/orders.parquet') where {condition})
         """,
     }
-
-
-def raw_variant(source: Path, dest: Path, edits: dict[str, str]) -> Path:
-    return copy_raw(
-        source, dest, {name: sql.replace("{raw}", str(source)) for name, sql in edits.items()}
-    )
 
 
 # Changes to the source at every age: deleted orders (old, inside the lookback, and every order

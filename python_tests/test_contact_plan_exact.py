@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import PUBLISHED_AS_OF
 from cvm import playbook
+from daily_source import PUBLISHED_AS_OF
 from dbt_project import copy_warehouse, query, run_dbt
 from test_playbook import SEEDS, brute_force, random_case
 
@@ -196,7 +196,7 @@ def plan_warehouse(published_build, work_dir: Path, budget: str | None) -> Path:
     warehouse = copy_warehouse(published_build.warehouse, work_dir)
     result = run_dbt(
         "build",
-        Path(published_build.env["CVM_RAW_DIR"]),
+        published_build.raw_dir,
         warehouse,
         work_dir,
         "--select",

@@ -10,12 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PUBLISHED_AS_OF, Published
+from conftest import Published
 from cvm.incremental import stale_incremental_models, stored_columns_expected
 from daily_source import (
     LATE_COMPLAINT,
     LATE_INSIDE_LOOKBACK,
     LATE_OUTSIDE_LOOKBACK,
+    PUBLISHED_AS_OF,
     YESTERDAY,
     DailySource,
 )
@@ -81,8 +82,8 @@ def test_a_daily_build_with_late_orders_equals_a_full_refresh(
     published_build: Published, yesterday_build: Published, tmp_path
 ):
     daily = yesterday_build.copy_to(tmp_path / "daily")
-    base = published_build.env["CVM_RAW_DIR"]
-    env = make_build_env(tmp_path, Path(base), daily)
+    base = published_build.raw_dir
+    env = make_build_env(tmp_path, base, daily)
     stdout = succeed(make_build(env | {"CVM_AS_OF_DATE": PUBLISHED_AS_OF}))
     # The complaint and the order three weeks late are older than the lookback: make build
     # found them, and rebuilt the order facts from the late order's day, the tier history from
@@ -124,7 +125,7 @@ def test_dbt_alone_picks_up_late_orders_inside_the_lookback_only(
     """Without make build's comparison, `dbt build` reprocesses the lookback window only, and
     the recount of the order facts from staging says which orders it missed."""
     daily = yesterday_build.copy_to(tmp_path / "daily")
-    raw = Path(published_build.env["CVM_RAW_DIR"])
+    raw = published_build.raw_dir
     result = dbt_build(
         raw,
         daily,
@@ -172,7 +173,7 @@ def test_an_incremental_run_tests_the_keys_it_wrote_against_every_row(
         )
         # A second copy of the oldest order: both rows kept, neither written by the run.
         con.execute(f"insert into {table} select * from {table} where order_id = ?", [oldest])
-    raw = Path(yesterday_build.env["CVM_RAW_DIR"])
+    raw = yesterday_build.raw_dir
     result = dbt_build(
         raw, daily, tmp_path, "--select", "int_orders_costed", "fct_orders", as_of=YESTERDAY
     )
@@ -208,7 +209,7 @@ def test_the_lines_aggregate_drops_the_lines_a_run_deleted(yesterday_build: Publ
             [customer],
         )
     result = dbt_build(
-        Path(yesterday_build.env["CVM_RAW_DIR"]),
+        yesterday_build.raw_dir,
         daily,
         tmp_path,
         "--select",
@@ -334,7 +335,7 @@ def test_the_order_snapshot_compares_only_the_reprocessed_orders_when_told_the_r
             )
         return counts
 
-    raw = Path(published_build.env["CVM_RAW_DIR"])
+    raw = published_build.raw_dir
     windowed = ("--vars", "{source_unchanged_before_reprocess_date: true}")
     for args in (windowed, ()):
         result = run_dbt(
@@ -405,7 +406,7 @@ def test_reprocess_orders_from_rebuilds_the_orders_from_that_date(
     older ones kept as they are (the January order stays stale: proof it was not a full run)."""
     warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
     published = item_quantities(published_build.warehouse, stale)
-    raw = Path(published_build.env["CVM_RAW_DIR"])
+    raw = published_build.raw_dir
     env = make_build_env(tmp_path, raw, warehouse) | {
         "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
         "CVM_REPROCESS_ORDERS_FROM": "2026-03-01",
@@ -419,7 +420,7 @@ def test_full_refresh_rebuilds_every_order(published_build: Published, tmp_path)
     """CVM_FULL_REFRESH=1: the incremental models are rebuilt from scratch, so both stale
     orders are repaired and every mart equals the published full build."""
     warehouse, stale = with_stale_orders(published_build, tmp_path / "daily")
-    raw = Path(published_build.env["CVM_RAW_DIR"])
+    raw = published_build.raw_dir
     env = make_build_env(tmp_path, raw, warehouse) | {
         "CVM_AS_OF_DATE": PUBLISHED_AS_OF,
         "CVM_FULL_REFRESH": "1",
@@ -508,7 +509,7 @@ def run_tier_tables(published: Published, warehouse: Path, work: Path, *args: st
     """`dbt run` of the tier bands, the tier history and the migrations on ``warehouse``."""
     result = run_dbt(
         "run",
-        Path(published.env["CVM_RAW_DIR"]),
+        published.raw_dir,
         warehouse,
         work,
         "--select",

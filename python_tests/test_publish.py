@@ -18,10 +18,10 @@ import sqlalchemy
 from duckdb_engine import DuckDBEngineWarning
 from sqlalchemy.pool import NullPool
 
-from conftest import PUBLISHED_AS_OF, PUBLISHED_END_DATE
 from cvm import publish
 from cvm.build import PROJECT_DIR
 from cvm.generate import generate
+from daily_source import PUBLISHED_AS_OF, PUBLISHED_END_DATE
 from dbt_project import make_build, make_build_env
 
 FINGERPRINT = """
@@ -83,7 +83,7 @@ def bi_answer(connection: duckdb.DuckDBPyConnection) -> list[str]:
 @pytest.mark.slow
 def test_readers_never_block_a_build_and_see_old_then_new_data(published_build, tmp_path):
     warehouse = published_build.copy_to(tmp_path / "warehouse")
-    env = make_build_env(tmp_path, Path(published_build.env["CVM_RAW_DIR"]), warehouse)
+    env = make_build_env(tmp_path, published_build.raw_dir, warehouse)
 
     reader = duckdb.connect(str(warehouse), read_only=True)
     before = reader.execute(FINGERPRINT).fetchone()

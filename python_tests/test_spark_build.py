@@ -19,9 +19,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import PUBLISHED_AS_OF, Published, once_per_run
+from conftest import Published, once_per_run
 from cvm.generate import generate
-from daily_source import YESTERDAY, DailySource
+from daily_source import PUBLISHED_AS_OF, YESTERDAY, DailySource
 from dbt_project import NO_UNIT_TESTS, dbt_build, make_build_env
 from engines import CLV_MARTS, CLV_RELATIVE, RELATIVE, differences, duckdb_marts, run_on_spark
 
