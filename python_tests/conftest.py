@@ -27,7 +27,14 @@ from daily_source import (
     DailySource,
     split_into_days,
 )
-from dbt_project import copy_warehouse, dbt_build, make_build, make_build_env
+from dbt_project import (
+    copy_warehouse,
+    dbt_build,
+    make_build,
+    make_build_env,
+    parse_project,
+    use_saved_parse,
+)
 
 # An xdist worker's __main__ has neither __spec__ nor __file__, which pyspark.sql.connect
 # (imported by Great Expectations) takes for a doctest run and exits on: give it a file name.
@@ -73,6 +80,13 @@ def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
         result = make(directory)
         result_file.write_bytes(pickle.dumps(result))
         return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def saved_dbt_parse(tmp_path_factory) -> None:
+    """One `dbt parse` per test run, the saved parse each test's dbt starts from
+    (dbt_project.SAVED_PARSE)."""
+    use_saved_parse(once_per_run(tmp_path_factory, "dbt_parse", parse_project))
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,43 @@ def test_a_build_reports_the_memory_limit_duckdb_runs_with(published_build):
     assert f"DuckDB resources: memory_limit {shown}," in published_build.stdout
 
 
+def test_dbt_runs_in_the_warehouse_directory_and_keeps_relative_paths_to_the_project():
+    working_dir, env = build.dbt_working_directory(
+        {
+            "CVM_DUCKDB_PATH": "build/ci/ci.duckdb",
+            "CVM_RAW_DIR": "data/shop",
+            "CVM_DUCKDB_TEMP_DIRECTORY": "/scratch/spill",
+            "DBT_TARGET_PATH": "target",
+            "CVM_AS_OF_DATE": "2026-06-30",
+        },
+        "duckdb",
+    )
+    assert working_dir == build.PROJECT_DIR / "build" / "ci"
+    assert env == {
+        "CVM_DUCKDB_PATH": "ci.duckdb",
+        "CVM_RAW_DIR": str(build.PROJECT_DIR / "data" / "shop"),
+        "CVM_DUCKDB_TEMP_DIRECTORY": "/scratch/spill",
+        "DBT_TARGET_PATH": str(build.PROJECT_DIR / "target"),
+        "CVM_AS_OF_DATE": "2026-06-30",
+    }
+    # dbt_project.yml's default raw directory is relative to the project too.
+    assert build.dbt_working_directory({"CVM_DUCKDB_PATH": "/w/cvm.duckdb"}, "duckdb") == (
+        Path("/w"),
+        {"CVM_DUCKDB_PATH": "cvm.duckdb", "CVM_RAW_DIR": str(build.DEMO_RAW_DIR)},
+    )
+    spark_env = {"CVM_SPARK_WAREHOUSE": "warehouse/spark", "CVM_RAW_DIR": "data/shop"}
+    assert build.dbt_working_directory(spark_env, "spark") == (build.PROJECT_DIR, spark_env)
+
+
+def test_a_build_of_a_new_warehouse_reuses_a_parse_of_a_warehouse_of_its_name(published_build):
+    """The test run's one `dbt parse` (dbt_project.SAVED_PARSE) was of a warehouse named alike in
+    another directory, with another raw directory: `make build` parsed only what differs."""
+    log = (Path(published_build.env["DBT_LOG_PATH"]) / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed." in log
+    assert "Partial parsing: updated file: customer_value_warehouse://models/staging/" in log
+
+
 def test_vars_are_checked_against_the_project(tmp_path):
     settings = build.resolve_settings({"CVM_VARS": "{clv_margin: 0.35, lookback_days: 180}"})
     assert settings.dbt_vars == {"clv_margin": 0.35, "lookback_days": 180}
