@@ -38,8 +38,8 @@ NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 # dbt's saved parse of the project (dbt_working_directory in cvm.build): one `dbt parse` per
 # test run (conftest's saved_dbt_parse) that each test's dbt starts from, so that it parses only
 # the files whose inputs differ (the raw directory, the as-of date) instead of the whole project
-# (about 5 s each, a quarter of the suite's dbt time). It fits warehouses named as it was parsed
-# and builds without extra vars; dbt parses in full for any other.
+# (about 5 s each). It fits warehouses named as it was parsed and builds without extra vars;
+# dbt parses in full for any other.
 SAVED_PARSE = "partial_parse.msgpack"
 SAVED_PARSE_WAREHOUSE = "cvm.duckdb"
 _saved_parse: Path | None = None
