@@ -85,8 +85,8 @@ def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
 @pytest.fixture(scope="session", autouse=True)
 def saved_dbt_parse(tmp_path_factory) -> None:
     """One `dbt parse` per test run, the saved parse each test's dbt starts from
-    (dbt_project.SAVED_PARSE)."""
-    use_saved_parse(once_per_run(tmp_path_factory, "dbt_parse", parse_project))
+    (dbt_project.SAVED_PARSE), made when a test first runs dbt."""
+    use_saved_parse(lambda: once_per_run(tmp_path_factory, "dbt_parse", parse_project))
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,34 +37,38 @@ NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 # dbt's saved parse of the project (dbt_working_directory in cvm.build): one `dbt parse` per
-# test run (conftest's saved_dbt_parse) that each test's dbt starts from, so that it parses only
-# the files whose inputs differ (the raw directory, the as-of date) instead of the whole project
-# (about 5 s each). It fits warehouses named as it was parsed and builds without extra vars;
-# dbt parses in full for any other.
+# test run (conftest's saved_dbt_parse), made when a test first runs dbt, that each test's dbt
+# starts from, so that it parses only the files whose inputs differ (the raw directory, the
+# as-of date) instead of the whole project (about 5 s each). It fits warehouses named as it was
+# parsed and builds without extra vars; dbt parses in full for any other.
 SAVED_PARSE = "partial_parse.msgpack"
 SAVED_PARSE_WAREHOUSE = "cvm.duckdb"
-_saved_parse: Path | None = None
+_saved_parse: Callable[[], Path | None] | None = None
 
 
 def parse_project(work_dir: Path) -> Path | None:
     """`dbt parse` into ``work_dir``: its saved parse, or None when dbt could not parse (each
-    test's dbt then says why)."""
-    result = run_dbt("parse", work_dir / "raw", work_dir / SAVED_PARSE_WAREHOUSE, work_dir)
+    test's dbt then says why). dbt in full, not run_dbt, which would start from this parse."""
+    env = dbt_env(work_dir / "raw", work_dir / SAVED_PARSE_WAREHOUSE, as_of=None)
+    result = build.run_dbt(["parse"], env=env, work_dir=work_dir, capture=True)
     saved = work_dir / "target" / SAVED_PARSE
     return saved if result.returncode == 0 and saved.is_file() else None
 
 
-def use_saved_parse(saved: Path | None) -> None:
-    """The saved parse new target/ directories start from (None: none)."""
+def use_saved_parse(make: Callable[[], Path | None]) -> None:
+    """How to make the saved parse new target/ directories start from (it may make None: no
+    saved parse); made once, when a test first runs dbt, so runs without dbt parse nothing."""
     global _saved_parse
-    _saved_parse = saved
+    _saved_parse = functools.cache(make)
 
 
 def start_from_saved_parse(target_dir: Path) -> None:
     """A target/ that dbt has not written to yet starts with the run's saved parse."""
-    if _saved_parse is not None and not (target_dir / SAVED_PARSE).exists():
+    if _saved_parse is None or (target_dir / SAVED_PARSE).exists():
+        return
+    if (saved := _saved_parse()) is not None:
         target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_saved_parse, target_dir / SAVED_PARSE)
+        shutil.copyfile(saved, target_dir / SAVED_PARSE)
 
 
 def dbt_build(
@@ -88,15 +93,19 @@ def run_dbt(
     as_of: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """dbt on a test's own raw directory and warehouse, with plain (uncoloured) output."""
-    env = {
+    start_from_saved_parse(work_dir / "target")
+    env = dbt_env(raw_dir, warehouse, as_of)
+    return build.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
+
+
+def dbt_env(raw_dir: Path, warehouse: Path, as_of: str | None) -> dict[str, str | None]:
+    return {
         "CVM_RAW_DIR": str(raw_dir),
         "CVM_DUCKDB_PATH": str(warehouse),
         "CVM_AS_OF_DATE": as_of,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
-    start_from_saved_parse(work_dir / "target")
-    return build.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
 
 
 def make_build_env(work_dir: Path, raw_dir: Path, warehouse: Path) -> dict[str, str]:
