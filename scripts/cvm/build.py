@@ -32,14 +32,22 @@ from typing import Any
 import duckdb
 import yaml
 
-from cvm import PROJECT_DIR, contract, incremental, publish, quality, semantic, spark_dbt
+from cvm import (
+    DEMO_RAW_DIR,
+    PROJECT_DIR,
+    contract,
+    incremental,
+    publish,
+    quality,
+    semantic,
+    spark_dbt,
+)
 from cvm.clv.warehouse import MODEL_LABELS
 from cvm.quality.mart_gate import mart_batches, run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import DBT_SCHEMAS, Relations
 from cvm.report.page import DEFAULT_REPORT_DIR, report_dir, write_report
 
-DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "cvm.duckdb"
 # The local Spark target's warehouse: Parquet tables and their Derby metastore (profiles.yml).
 DEFAULT_SPARK_WAREHOUSE = PROJECT_DIR / "warehouse" / "spark"

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cvm import PROJECT_DIR, contract
+from cvm import DEMO_RAW_DIR, PROJECT_DIR, contract
 
 LOCAL_SESSION = "local_session"
 
@@ -84,10 +84,6 @@ def raw_inputs(raw_dir: Path) -> dict[str, dict[str, str]]:
             "recursive": str(raw.is_directory).lower(),
         }
     return found
-
-
-# The project's default raw directory (var raw_dir in dbt_project.yml), as dbt resolves it.
-DEMO_RAW_DIR = PROJECT_DIR / "data" / "demo"
 
 
 def environment(env: Mapping[str, str]) -> dict[str, str]:
