@@ -99,6 +99,8 @@ def run_dbt(
 
 
 def dbt_env(raw_dir: Path, warehouse: Path, as_of: str | None) -> dict[str, str | None]:
+    """What dbt reads from the environment for a test's raw directory, warehouse and as-of date
+    (None: unset)."""
     return {
         "CVM_RAW_DIR": str(raw_dir),
         "CVM_DUCKDB_PATH": str(warehouse),
