@@ -192,6 +192,14 @@ def test_dbt_runs_in_the_warehouse_directory_and_keeps_relative_paths_to_the_pro
     assert build.dbt_working_directory(spark_env, "spark") == (build.PROJECT_DIR, spark_env)
 
 
+def test_dbt_makes_the_directory_of_a_new_warehouse(tmp_path):
+    warehouse = tmp_path / "not" / "yet" / "cvm.duckdb"
+    # dbt debug connects (DuckDB opens the file) without parsing the project.
+    env = {"CVM_DUCKDB_PATH": str(warehouse), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    result = build.run_dbt(["debug"], env=env, capture=True)
+    assert warehouse.is_file(), result.stdout[-3000:]
+
+
 def test_a_build_of_a_new_warehouse_reuses_a_parse_of_a_warehouse_of_its_name(published_build):
     """The test run's one `dbt parse` (dbt_project.SAVED_PARSE) was of a warehouse named alike in
     another directory, with another raw directory: `make build` parsed only what differs."""

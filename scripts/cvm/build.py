@@ -231,6 +231,7 @@ def run_dbt(
     if work_dir is not None:
         command += ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
     working_dir, full_env = dbt_working_directory(full_env, engine)
+    working_dir.mkdir(parents=True, exist_ok=True)  # DuckDB makes the file, not its directory
     return subprocess.run(
         command, cwd=working_dir, env=full_env, capture_output=capture, text=True, check=False
     )
