@@ -15,7 +15,7 @@ from cvm import build, contract
 from cvm import generate as gen
 from cvm.quality import GxRunner, load_thresholds
 from cvm.quality.raw_gate import file_problem, run_raw_gate
-from dbt_project import MODEL_RELATIONS_ONLY, run_dbt
+from dbt_project import MODEL_RELATIONS_ONLY, SAVED_PARSE_WAREHOUSE, run_dbt
 
 CONTRACT = contract.load()
 BASE_MODELS = contract.PROJECT_DIR / "models/staging/shop/base"
@@ -103,7 +103,7 @@ def write_raw_dir(raw: Path) -> None:
 
 def hook_views(raw: Path, tmp_path: Path) -> tuple[str, dict[str, str]]:
     """Run the on-run-start hook (with one small seed); the SQL of each raw view it made."""
-    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse = tmp_path / SAVED_PARSE_WAREHOUSE
     result = run_dbt("seed", raw, warehouse, tmp_path, "--select", "tenure_bands")
     if not warehouse.exists():
         return result.stdout, {}
@@ -208,8 +208,8 @@ def test_a_directory_of_dated_files_or_partitions_reads_as_the_single_file(tmp_p
     # Staging (typing, quarantine with its reasons, deduplication) is the same, row for row.
     tables = {}
     for raw in (single, by_day):
-        warehouse = tmp_path / f"{raw.name}.duckdb"
-        result = run_dbt("run", raw, warehouse, tmp_path / raw.name, "--select", "staging")
+        warehouse = tmp_path / f"{raw.name}_staged" / SAVED_PARSE_WAREHOUSE
+        result = run_dbt("run", raw, warehouse, warehouse.parent, "--select", "staging")
         assert result.returncode == 0, result.stdout[-3000:]
         tables[raw.name] = staging_tables(warehouse)
     assert tables["by_day"].keys() == tables["single"].keys()

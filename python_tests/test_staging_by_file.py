@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_project import query, run_dbt
+from dbt_project import SAVED_PARSE_WAREHOUSE, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -195,20 +195,22 @@ def test_staging_by_file_equals_a_full_refresh(yesterday, tmp_path, scenario):
     raw = tmp_path / "raw"
     shutil.copytree(yesterday[0], raw)  # keeps the files' modification times
     change(raw)
-    daily = tmp_path / "daily.duckdb"
+    # Each warehouse in a directory of its own, named as the run's saved parse (dbt_project).
+    daily = tmp_path / "daily" / SAVED_PARSE_WAREHOUSE
+    daily.parent.mkdir()
     shutil.copy(yesterday[1], daily)
-    log = stage(raw, daily, tmp_path / "daily", as_of)
+    log = stage(raw, daily, daily.parent, as_of)
     assert orders_said in said(log, "base_shop__orders")
     assert lines_said in said(log, "base_shop__order_items")
-    refreshed = tmp_path / "refreshed.duckdb"
-    stage(raw, refreshed, tmp_path / "refreshed", as_of)
+    refreshed = tmp_path / "refreshed" / SAVED_PARSE_WAREHOUSE
+    stage(raw, refreshed, refreshed.parent, as_of)
     for table in COMPARED:
         daily_rows, refreshed_rows = (
-            f"select * from {name}.staging.{table}" for name in ("daily", "refreshed")
+            f"select * from {name}.staging.{table}" for name in (daily.stem, "refreshed")
         )
         differing = query(
             daily,
-            f"attach '{refreshed}' (read_only); select count(*) from ("
+            f"attach '{refreshed}' as refreshed (read_only); select count(*) from ("
             f"({daily_rows} except all {refreshed_rows}) "
             f"union all ({refreshed_rows} except all {daily_rows}))",
         )
