@@ -176,11 +176,12 @@ def configured(chart: alt.TopLevelMixin) -> dict:
     ).to_dict()
 
 
-def with_title(chart: alt.TopLevelMixin, fig: Figure, reading: str, stamp: str):
-    """The chart as a PNG shows it: titled, with its reading and the as-of date underneath."""
+def titled(spec: dict, fig: Figure, reading: str, stamp: str) -> dict:
+    """The chart as a PNG shows it: titled, with its reading and the as-of date underneath.
+    The page's spec with a title: altair does not build and validate the chart again."""
     subtitle = [*textwrap.wrap(reading, 110), stamp]
     title = alt.TitleParams(fig.title, subtitle=subtitle, anchor="start", fontSize=15, offset=12)
-    return chart.properties(title=title)
+    return {**spec, "title": title.to_dict()}
 
 
 def png_of(spec: dict) -> bytes:
@@ -221,8 +222,8 @@ def write_report(warehouse: Path, out_dir: Path = DEFAULT_REPORT_DIR) -> Report:
         if fig.name in drawn:
             sources = ", ".join(fig.sources)
             reading = found[fig.name].reading
-            titled = with_title(drawn[fig.name], fig, reading, f"{stamp} · {sources}")
-            (building / f"{fig.name}.png").write_bytes(png_of(configured(titled)))
+            spec = titled(specs[fig.name], fig, reading, f"{stamp} · {sources}")
+            (building / f"{fig.name}.png").write_bytes(png_of(spec))
     header = (
         f"As of <strong>{wh.as_of}</strong> · value on {wh.value_label} · "
         f"{customers:,} customers · {html.escape(warehouse.name)}"
