@@ -195,7 +195,8 @@ def test_staging_by_file_equals_a_full_refresh(yesterday, tmp_path, scenario):
     raw = tmp_path / "raw"
     shutil.copytree(yesterday[0], raw)  # keeps the files' modification times
     change(raw)
-    # Each warehouse in a directory of its own, named as the run's saved parse (dbt_project).
+    # Each warehouse in a directory of its own, named as the run's saved parse (dbt_project);
+    # the queries name the daily one as DuckDB does, after its file, the other as attached.
     daily = tmp_path / "daily" / SAVED_PARSE_WAREHOUSE
     daily.parent.mkdir()
     shutil.copy(yesterday[1], daily)
