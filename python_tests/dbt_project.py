@@ -36,6 +36,11 @@ MODEL_RELATIONS_ONLY = "not suffix(table_name, '__raw_files')"
 NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
+# What every test's dbt runs with: no usage statistics sent, output without colour codes (the
+# tests read it).
+PLAIN_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+
+
 # dbt's saved parse of the project (dbt_working_directory in cvm.build): one `dbt parse` per
 # test run (conftest's saved_dbt_parse), made when a test first runs dbt, that each test's dbt
 # starts from, so that it parses only the files whose inputs differ (the raw directory, the
@@ -105,8 +110,7 @@ def dbt_env(raw_dir: Path, warehouse: Path, as_of: str | None) -> dict[str, str 
         "CVM_RAW_DIR": str(raw_dir),
         "CVM_DUCKDB_PATH": str(warehouse),
         "CVM_AS_OF_DATE": as_of,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
+        **PLAIN_DBT,
     }
 
 
@@ -122,8 +126,7 @@ def make_build_env(work_dir: Path, raw_dir: Path, warehouse: Path) -> dict[str, 
         "CVM_DATA_DOCS_DIR": str(work_dir / "data_docs"),
         "DBT_TARGET_PATH": str(work_dir / "target"),
         "DBT_LOG_PATH": str(work_dir / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
+        **PLAIN_DBT,
     }
     env.pop("CVM_AS_OF_DATE", None)
     start_from_saved_parse(work_dir / "target")
@@ -192,8 +195,7 @@ def tool_in(
     full_env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(project),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
+        **PLAIN_DBT,
         **(env or {}),
     }
     return subprocess.run(

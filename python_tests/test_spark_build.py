@@ -22,7 +22,7 @@ import pytest
 from conftest import Published, once_per_run
 from cvm.generate import generate
 from daily_source import PUBLISHED_AS_OF, YESTERDAY, DailySource
-from dbt_project import NO_UNIT_TESTS, dbt_build, make_build_env
+from dbt_project import NO_UNIT_TESTS, PLAIN_DBT, dbt_build, make_build_env
 from engines import CLV_MARTS, CLV_RELATIVE, RELATIVE, differences, duckdb_marts, run_on_spark
 
 pytestmark = pytest.mark.slow
@@ -67,8 +67,7 @@ def yesterday(tmp_path_factory, daily_source: DailySource) -> Yesterday:
             "CVM_SPARK_WAREHOUSE": str(spark),
             "DBT_TARGET_PATH": str(work / "spark_dbt" / "target"),
             "DBT_LOG_PATH": str(work / "spark_dbt" / "logs"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_USE_COLORS": "false",
+            **PLAIN_DBT,
             **SPARK_SETTINGS,
         }
         result, exported = run_on_spark(["build"], env, work / "spark_yesterday")
