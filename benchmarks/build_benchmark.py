@@ -27,7 +27,8 @@ from pathlib import Path
 import duckdb
 
 from cvm import publish, quality, semantic
-from cvm.build import PROJECT_DIR, Settings, build_warehouse, run_dbt
+from cvm.build import PROJECT_DIR, Settings, build_warehouse
+from cvm.dbt_runs import run_dbt
 from cvm.generate import generate
 from cvm.quality.mart_gate import run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from cvm import build
+from cvm import build, dbt_runs
 
 DBT = Path(sys.executable).with_name("dbt")
 MF = Path(sys.executable).with_name("mf")
@@ -41,7 +41,7 @@ NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 PLAIN_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 
 
-# dbt's saved parse of the project (dbt_working_directory in cvm.build): one `dbt parse` per
+# dbt's saved parse of the project (dbt_working_directory in cvm.dbt_runs): one `dbt parse` per
 # test run (conftest's saved_dbt_parse), made when a test first runs dbt, that each test's dbt
 # starts from, so that it parses only the files whose inputs differ (the raw directory, the
 # as-of date) instead of the whole project (about 5 s each). It fits warehouses named as it was
@@ -55,7 +55,7 @@ def parse_project(work_dir: Path) -> Path | None:
     """`dbt parse` into ``work_dir``: its saved parse, or None when dbt could not parse (each
     test's dbt then says why). dbt in full, not run_dbt, which would start from this parse."""
     env = dbt_env(work_dir / "raw", work_dir / SAVED_PARSE_WAREHOUSE, as_of=None)
-    result = build.run_dbt(["parse"], env=env, work_dir=work_dir, capture=True)
+    result = dbt_runs.run_dbt(["parse"], env=env, work_dir=work_dir, capture=True)
     saved = work_dir / "target" / SAVED_PARSE
     return saved if result.returncode == 0 and saved.is_file() else None
 
@@ -100,7 +100,7 @@ def run_dbt(
     """dbt on a test's own raw directory and warehouse, with plain (uncoloured) output."""
     start_from_saved_parse(work_dir / "target")
     env = dbt_env(raw_dir, warehouse, as_of)
-    return build.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
+    return dbt_runs.run_dbt([command, *args], env=env, work_dir=work_dir, capture=True)
 
 
 def dbt_env(raw_dir: Path, warehouse: Path, as_of: str | None) -> dict[str, str | None]:

@@ -41,10 +41,11 @@ __file__ = "spark_step_then_export"
 import sys
 from pathlib import Path
 import pyarrow.parquet as pq
-from cvm import build, spark_dbt
+from cvm import build
+from cvm.dbt_runs import DbtSteps
 from cvm.spark_warehouse import SparkConnection, local_session
 out, schemas, step = Path(sys.argv[1]), sys.argv[2].split(","), sys.argv[3:]
-ok = build.main([]) == 0 if step == ["make", "build-spark"] else spark_dbt.invoke(step, {})
+ok = build.main([]) == 0 if step == ["make", "build-spark"] else DbtSteps("spark").run(step, {})
 if ok:
     session = local_session()
     for schema, name in SparkConnection(session).relation_names(schemas):

@@ -12,7 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cvm import build, incremental
+from cvm import build, dbt_runs, incremental
+from dbt_project import SAVED_PARSE_WAREHOUSE, dbt_env, start_from_saved_parse
 
 pytestmark = pytest.mark.slow
 
@@ -165,7 +166,7 @@ def test_a_build_reports_the_memory_limit_duckdb_runs_with(published_build):
 
 
 def test_dbt_runs_in_the_warehouse_directory_and_keeps_relative_paths_to_the_project():
-    working_dir, env = build.dbt_working_directory(
+    working_dir, env = dbt_runs.dbt_working_directory(
         {
             "CVM_DUCKDB_PATH": "build/ci/ci.duckdb",
             "CVM_RAW_DIR": "data/shop",
@@ -184,20 +185,43 @@ def test_dbt_runs_in_the_warehouse_directory_and_keeps_relative_paths_to_the_pro
         "CVM_AS_OF_DATE": "2026-06-30",
     }
     # dbt_project.yml's default raw directory is relative to the project too.
-    assert build.dbt_working_directory({"CVM_DUCKDB_PATH": "/w/cvm.duckdb"}, "duckdb") == (
+    assert dbt_runs.dbt_working_directory({"CVM_DUCKDB_PATH": "/w/cvm.duckdb"}, "duckdb") == (
         Path("/w"),
         {"CVM_DUCKDB_PATH": "cvm.duckdb", "CVM_RAW_DIR": str(build.DEMO_RAW_DIR)},
     )
     spark_env = {"CVM_SPARK_WAREHOUSE": "warehouse/spark", "CVM_RAW_DIR": "data/shop"}
-    assert build.dbt_working_directory(spark_env, "spark") == (build.PROJECT_DIR, spark_env)
+    assert dbt_runs.dbt_working_directory(spark_env, "spark") == (build.PROJECT_DIR, spark_env)
 
 
 def test_dbt_makes_the_directory_of_a_new_warehouse(tmp_path):
     warehouse = tmp_path / "not" / "yet" / "cvm.duckdb"
     # dbt debug connects (DuckDB opens the file) without parsing the project.
     env = {"CVM_DUCKDB_PATH": str(warehouse), "DBT_LOG_PATH": str(tmp_path / "logs")}
-    result = build.run_dbt(["debug"], env=env, capture=True)
+    result = dbt_runs.run_dbt(["debug"], env=env, capture=True)
     assert warehouse.is_file(), result.stdout[-3000:]
+
+
+def test_the_steps_of_a_build_share_one_parse_read_their_own_variables_and_free_the_file(
+    tmp_path, capfd
+):
+    """What makes sharing the parse between a build's dbt steps safe (cvm.dbt_runs): the
+    variables the change check sets for the second step reach its SQL, and dbt leaves the
+    warehouse file to the build between steps."""
+    warehouse = tmp_path / SAVED_PARSE_WAREHOUSE
+    start_from_saved_parse(tmp_path / "target")
+    env = dbt_env(tmp_path, warehouse, as_of=None)
+    env |= {"DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    steps = dbt_runs.DbtSteps()
+    shown = "select '{{ var(\"reprocess_orders_from\") }}' as reprocess_from"
+    for reprocess_from in ("2026-05-01", "2026-06-02"):
+        step_env = {**env, "CVM_REPROCESS_ORDERS_FROM": reprocess_from}
+        assert steps.run(["show", "--inline", shown, "--output", "json"], step_env)
+        assert f'"reprocess_from": "{reprocess_from}"' in capfd.readouterr().out
+        with duckdb.connect(str(warehouse), read_only=True) as con:  # dbt has let it go
+            assert con.execute("select 1").fetchone() == (1,)
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    assert log.count("Command `cli parse` succeeded") == 1
+    assert log.count("Command `cli show` succeeded") == 2
 
 
 def test_a_build_of_a_new_warehouse_reuses_a_parse_of_a_warehouse_of_its_name(published_build):

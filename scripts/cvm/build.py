@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -40,9 +39,9 @@ from cvm import (
     publish,
     quality,
     semantic,
-    spark_dbt,
 )
 from cvm.clv.warehouse import MODEL_LABELS
+from cvm.dbt_runs import DbtSteps
 from cvm.quality.mart_gate import mart_batches, run_mart_gate
 from cvm.quality.raw_gate import run_raw_gate
 from cvm.relations import DBT_SCHEMAS, Relations
@@ -54,7 +53,6 @@ DEFAULT_SPARK_WAREHOUSE = PROJECT_DIR / "warehouse" / "spark"
 ENGINES = ("duckdb", "spark")
 # Great Expectations' Data Docs of the latest build (not committed).
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "build" / "data_docs"
-DBT = Path(sys.executable).with_name("dbt")
 DEMO_CUSTOMERS = 50_000
 SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
 
@@ -62,8 +60,8 @@ SUMMARY_SCHEMAS = ("marts", "snapshots", "bi")
 @dataclass(frozen=True)
 class Settings:
     """Everything the build takes from its environment, read once (resolve_settings) and then
-    passed as arguments: nothing below leaves os.environ changed (dbt on Spark, in this process,
-    sees its variables for the length of its call only: spark_dbt.environment_set)."""
+    passed as arguments: nothing below leaves os.environ changed (dbt, in this process, sees its
+    variables for the length of its call only: dbt_runs.environment_set)."""
 
     raw_dir: Path
     warehouse: Path
@@ -211,61 +209,6 @@ def ensure_demo_data(settings: Settings, customers: int) -> None:
     generate(settings.raw_dir, customers=customers)
 
 
-def run_dbt(
-    args: Sequence[str],
-    *,
-    env: Mapping[str, str | None] | None = None,
-    work_dir: Path | None = None,
-    capture: bool = False,
-    engine: str = "duckdb",
-) -> subprocess.CompletedProcess[str]:
-    """dbt on this project in its own process: dbt keeps global state, and the process
-    releases the warehouse file when it exits. ``env`` overrides the environment (None unsets
-    a variable); ``work_dir`` receives dbt's target/ and logs/. On ``engine`` spark, dbt runs
-    on the `spark` target through cvm.spark_dbt (Python models on the local session)."""
-    full_env = spark_dbt.overridden({**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}, env or {})
-    dbt = [str(DBT)] if engine == "duckdb" else [sys.executable, "-m", "cvm.spark_dbt"]
-    command = [*dbt, *args, "--project-dir", str(PROJECT_DIR)]
-    if engine == "spark":
-        command += ["--target", "spark"]
-    if work_dir is not None:
-        command += ["--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
-    working_dir, full_env = dbt_working_directory(full_env, engine)
-    working_dir.mkdir(parents=True, exist_ok=True)  # DuckDB makes the file, not its directory
-    return subprocess.run(
-        command, cwd=working_dir, env=full_env, capture_output=capture, text=True, check=False
-    )
-
-
-# Paths read from the environment that dbt or DuckDB resolve against the working directory:
-# relative ones meant the project directory, where dbt used to run.
-WORKING_DIRECTORY_PATHS = (
-    "CVM_RAW_DIR",
-    "CVM_DUCKDB_TEMP_DIRECTORY",
-    "CVM_PROD_WAREHOUSE",
-    "DBT_TARGET_PATH",
-    "DBT_LOG_PATH",
-)
-
-
-def dbt_working_directory(env: Mapping[str, str], engine: str) -> tuple[Path, dict[str, str]]:
-    """Where dbt runs, and its environment. dbt reuses its saved parse (partial parsing) only
-    while the profile is unchanged, and the DuckDB profile holds the warehouse's path: dbt runs
-    in the warehouse's directory and is given the file's name, so warehouses of one name in
-    different directories (each test's own, a benchmark's) share a parse instead of dbt parsing
-    the whole project again (about 5 s). Spark's profile has no such path."""
-    warehouse = env.get("CVM_DUCKDB_PATH", "").strip()
-    if engine != "duckdb" or not warehouse:
-        return PROJECT_DIR, dict(env)
-    moved = {**env, "CVM_RAW_DIR": env.get("CVM_RAW_DIR") or str(DEMO_RAW_DIR)}
-    for name in WORKING_DIRECTORY_PATHS:
-        if moved.get(name, "").strip():
-            moved[name] = str(PROJECT_DIR / moved[name].strip())  # an absolute path stays
-    path = PROJECT_DIR / warehouse
-    moved["CVM_DUCKDB_PATH"] = path.name
-    return path.parent, moved
-
-
 def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None) -> bool:
     """`dbt build` of ``settings.raw_dir`` into ``staging`` (on Spark: into the Spark warehouse,
     in place, with dbt in this process on the SparkSession ``spark``). Over order facts an
@@ -295,21 +238,18 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
             "CVM_DUCKDB_THREADS": settings.duckdb_threads,
             "CVM_DUCKDB_TEMP_DIRECTORY": settings.duckdb_temp_directory,
         }
-    extra = vars_arguments(settings.dbt_vars)
     engine = settings.engine
     if not settings.unit_tests:
         print("dbt's unit tests are left to make test and CI (CVM_UNIT_TESTS=1 runs them here).")
 
-    def dbt_step(args: list[str]) -> bool:
-        if engine == "spark":
-            return spark_dbt.invoke(args, {**env, "DBT_PROFILES_DIR": str(PROJECT_DIR)})
-        return not run_dbt(args, env=env).returncode
+    # dbt in this process, parsing once for every step (cvm.dbt_runs).
+    dbt = DbtSteps(engine, vars_arguments(settings.dbt_vars))
 
     if settings.full_refresh or not order_facts_stored(staging, spark):
         # Nothing stored to compare the new staging with (a first build) or to keep: the whole
-        # project in one dbt run, which saves a dbt start-up and a parse.
-        return dbt_step(["build", *refresh, *unit_tests, *extra])
-    if not dbt_step(["build", "--select", "staging", *unit_tests, *extra]):
+        # project in one dbt run.
+        return dbt.run(["build", *refresh, *unit_tests], env)
+    if not dbt.run(["build", "--select", "staging", *unit_tests], env):
         return False
     if engine == "spark":
         from cvm.spark_warehouse import SparkConnection
@@ -337,7 +277,7 @@ def build_warehouse(staging: Path | None, settings: Settings, spark: Any = None)
         print(plan.message)
         env["CVM_REPROCESS_ORDERS_FROM"] = plan.orders_from
         env["CVM_REPROCESS_TIER_MONTHS_FROM"] = plan.tier_months_from
-    return dbt_step(["build", "--exclude", "staging", *refresh, *unit_tests, *extra])
+    return dbt.run(["build", "--exclude", "staging", *refresh, *unit_tests], env)
 
 
 def order_facts_stored(staging: Path | None, spark: Any = None) -> bool:

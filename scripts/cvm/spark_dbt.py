@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cvm import DEMO_RAW_DIR, PROJECT_DIR, contract
+from cvm import DEMO_RAW_DIR, contract
 
 LOCAL_SESSION = "local_session"
 
@@ -91,45 +90,6 @@ def environment(env: Mapping[str, str]) -> dict[str, str]:
     demo data's)."""
     raw_dir = Path(env.get("CVM_RAW_DIR", "").strip() or DEMO_RAW_DIR)
     return {**env, "CVM_RAW_INPUTS": json.dumps(raw_inputs(raw_dir))}
-
-
-def overridden(base: Mapping[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
-    """``base`` (an environment) with ``overrides`` applied: a value replaces, None unsets."""
-    applied = dict(base)
-    for name, value in overrides.items():
-        if value is None:
-            applied.pop(name, None)
-        else:
-            applied[name] = value
-    return applied
-
-
-@contextmanager
-def environment_set(env: Mapping[str, str | None]) -> Iterator[None]:
-    """os.environ with ``env`` applied (None unsets), restored afterwards: dbt reads its
-    settings and env_var() from the process environment."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(overridden(saved, env))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def invoke(args: Sequence[str], env: Mapping[str, str | None]) -> bool:
-    """dbt on the `spark` target in this process, True when it succeeded. dbt-spark's session
-    method takes the SparkSession already running here, so the steps of a build share one JVM
-    and one metastore connection: a step in a process of its own started Spark and opened the
-    metastore again (about 15 s each), and Derby admits one process at a time."""
-    register_local_session()
-    from dbt.cli.main import dbtRunner
-
-    with environment_set(env):
-        os.environ.update(environment(os.environ))
-        result = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR), "--target", "spark"])
-    return result.success
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ connection with the few DuckDB methods the build's summary uses (``execute`` ret
 ``fetchone``, ``fetchall`` and ``df``).
 
 Spark's embedded metastore (Derby) admits one process at a time: `make build-spark` runs dbt
-in its own process, on this session (cvm.spark_dbt.invoke); nothing else may open the warehouse
+in its own process, on this session (cvm.dbt_runs.DbtSteps); nothing else may open the warehouse
 meanwhile.
 """
 
