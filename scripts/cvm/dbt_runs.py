@@ -102,7 +102,10 @@ def environment_set(env: Mapping[str, str], working_dir: Path) -> Iterator[None]
 class DbtSteps:
     """dbt commands on this project in this process, on ``engine`` (duckdb, or spark for the
     local Spark target) with ``parse_arguments`` (what changes the parse, e.g. --vars; the
-    same for every step): the first step parses, the later ones reuse its manifest."""
+    same for every step): the first step parses, the later ones reuse its manifest. Between
+    steps the environment may change only in what dbt reads when it runs (the vars that
+    dbt_project.yml renders from it); what the parse read (the as-of date, the raw directory,
+    the profile's settings) must stay as it was."""
 
     def __init__(self, engine: str = "duckdb", parse_arguments: Sequence[str] = ()) -> None:
         self.engine = engine
@@ -133,10 +136,10 @@ class DbtSteps:
 
 
 def release_duckdb_warehouse() -> None:
-    """Close the DuckDB database dbt-duckdb opened in this process. After a run it can stay
-    open with no connection left (the environment is a class attribute, and the Python models'
-    and dbt's own handles reopen it), and DuckDB then refuses this process any other
-    connection to that file ("a different configuration than existing connections")."""
+    """Close the DuckDB database dbt-duckdb opened in this process. After a run its
+    environment (a class attribute) can keep the database open with no connection left, and
+    DuckDB then refuses this process any other connection to that file ("a different
+    configuration than existing connections")."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     with DuckDBConnectionManager._LOCK:
