@@ -12,9 +12,10 @@ Reusing the manifest is safe because what changes between the steps of a build i
 dbt runs, not when it parses: the CVM_REPROCESS_* variables reach the models through
 dbt_project.yml's vars, which dbt renders afresh at each invocation, and only macros read
 those vars. dbt keeps global state between invocations (its flags, the adapter, its loggers);
-dbt-duckdb closes the warehouse file when a run's last connection closes (the profile does not
-keep it open), so the build opens the file between steps. On the local Spark target dbt has
-always run in the build's process: dbt-spark takes the SparkSession it started (cvm.spark_dbt).
+dbt-duckdb can keep the warehouse file open after a run, so each step closes it
+(:func:`release_duckdb_warehouse`) before the build opens the file itself. On the local Spark
+target dbt has always run in the build's process: dbt-spark takes the SparkSession it started
+(cvm.spark_dbt).
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def dbt_environment(env: Mapping[str, str | None], engine: str) -> tuple[Path, d
     """Where dbt runs on ``engine``, and its whole environment: this process's with ``env``
     applied (None unsets) and the profiles found in the project."""
     full_env = overridden({**os.environ, "DBT_PROFILES_DIR": str(PROJECT_DIR)}, env)
-    if engine == "spark":
-        full_env = spark_dbt.environment(full_env)
     working_dir, full_env = dbt_working_directory(full_env, engine)
     working_dir.mkdir(parents=True, exist_ok=True)  # DuckDB makes the file, not its directory
     return working_dir, full_env
@@ -118,9 +117,10 @@ class DbtSteps:
         line does."""
         from dbt.cli.main import dbtRunner
 
-        if self.engine == "spark":
-            spark_dbt.register_local_session()
         working_dir, full_env = dbt_environment(env, self.engine)
+        if self.engine == "spark":  # what `python -m cvm.spark_dbt` adds in its own process
+            spark_dbt.register_local_session()
+            full_env = spark_dbt.environment(full_env)
         with environment_set(full_env, working_dir):
             if self.manifest is None:
                 parsed = dbtRunner().invoke(["parse", *self.parse_arguments])
