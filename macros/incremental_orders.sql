@@ -21,6 +21,13 @@
     )
 {%- endmacro %}
 
+{% macro cvm_source_unchanged_before_reprocess_date() -%}
+    {#- Whether the caller compared the source with the stored facts and found nothing changed
+        before the reprocess date (var `source_unchanged_before_reprocess_date`, which make build
+        sets after its comparison): the reprocessed window then needs no safety margin. -#}
+    {{ return((var('source_unchanged_before_reprocess_date') | string | lower) == 'true') }}
+{%- endmacro %}
+
 {% macro cvm_date_var(name) -%}
     {#- A var holding a date YYYY-MM-DD, or '' when unset; anything else is an error. -#}
     {%- set value = var(name) | string -%}
@@ -149,15 +156,18 @@
         reprocessed orders and from the var `reprocess_tier_months_from` (make build sets it to
         the earliest month whose complaint compensation changed: complaints change the monthly
         tables, not the order facts), and any month after the as-of month (an earlier as-of
-        date). -#}
+        date). When make build found the source unchanged before the reprocess dates, only the
+        latest stored month is dropped besides those: nothing late can hide in the months before
+        it, and each month kept is a month of every customer not recomputed. -#}
     {%- if is_incremental() -%}
         {%- set tier_months_from = cvm_date_var('reprocess_tier_months_from') -%}
+        {%- set latest_months = 1 if cvm_source_unchanged_before_reprocess_date()
+            else var('tier_history_reprocess_months') | int -%}
         {%- set condition -%}
             {{ month_column }} >= (
                 select
                     least(
-                        cast({{ dbt.dateadd('month', 1 - (var('tier_history_reprocess_months') | int),
-                            'max(' ~ month_column ~ ')') }} as date),
+                        cast({{ dbt.dateadd('month', 1 - latest_months, 'max(' ~ month_column ~ ')') }} as date),
                         cast({{ dbt.date_trunc('month', cvm_reprocess_orders_from()) }} as date)
                         {%- if tier_months_from %},
                         cast({{ dbt.date_trunc('month', "cast('" ~ tier_months_from ~ "' as date)") }} as date)

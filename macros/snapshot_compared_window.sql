@@ -13,7 +13,7 @@
 
 {% macro default__snapshot_staging_table(strategy, source_sql, target_relation) -%}
     {%- set window_date = (config.get('meta') or {}).get('compared_window_date') -%}
-    {%- if window_date and (var('source_unchanged_before_reprocess_date') | string | lower) == 'true' -%}
+    {%- if window_date and cvm_source_unchanged_before_reprocess_date() -%}
         {%- set in_window = window_date ~ ' >= ' ~ cvm_reprocess_orders_from() -%}
         {%- set compared = cvm_compared_window(target_relation) -%}
         {%- do run_query(

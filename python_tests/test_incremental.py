@@ -298,20 +298,28 @@ def test_source_changes_of_any_age_equal_a_full_refresh_and_deletions_are_snapsh
 SNAPSHOT_COLUMNS = "order_id, customer_id, ordered_at, status, order_total, dbt_is_deleted"
 
 
-def test_the_order_snapshot_compares_only_the_reprocessed_orders_when_told_the_rest_is_unchanged(
+def test_told_the_source_is_unchanged_before_the_reprocess_date_snapshot_and_tier_history_redo_less(
     published_build: Published, tmp_path
 ):
     """With var source_unchanged_before_reprocess_date (make build sets it when its comparison
     found the source equal to the stored facts before the reprocess date), the order snapshot
     compares only the orders from that date: a difference planted in the current version of
-    an older order goes unseen, one inside the window gets a new version. Without the var
-    the snapshot compares every order and sees both."""
+    an older order goes unseen, one inside the window gets a new version. The tier history
+    recomputes only its latest stored month (the reprocess date's): a value planted in the
+    month before stays. Without the var the snapshot compares every order and sees both, and
+    the history recomputes tier_history_reprocess_months (2) months, repairing the plant."""
     warehouse = published_build.copy_to(tmp_path / "warehouse")
     planted = {
         "old": "ordered_at < date '2026-01-01'",
         # Inside the 3-day lookback before the as-of date.
         "recent": f"cast(ordered_at as date) = date '{PUBLISHED_AS_OF}'",
     }
+    # The month before the as-of month (May 2026, the latest stored month).
+    month_before = "date '2026-04-01'"
+    tier_month = (
+        "select net_revenue_window from intermediate.int_customer_months_tiered "
+        f"where period_month = {month_before} and customer_id = ?"
+    )
     with duckdb.connect(str(warehouse)) as con:
         order_ids = {
             name: con.execute(
@@ -325,6 +333,17 @@ def test_the_order_snapshot_compares_only_the_reprocessed_orders_when_told_the_r
             f"where dbt_valid_to is null and order_id in ({', '.join('?' * len(order_ids))})",
             list(order_ids.values()),
         )
+        (customer_id,) = con.execute(
+            "select min(customer_id) from intermediate.int_customer_months_tiered "
+            f"where period_month = {month_before}"
+        ).fetchone()
+        (published_value,) = con.execute(tier_month, [customer_id]).fetchone()
+        con.execute(
+            "update intermediate.int_customer_months_tiered "
+            "set net_revenue_window = net_revenue_window + 1000 "
+            f"where period_month = {month_before} and customer_id = ?",
+            [customer_id],
+        )
 
     def versions() -> dict[str, int]:
         counts = {}
@@ -335,23 +354,30 @@ def test_the_order_snapshot_compares_only_the_reprocessed_orders_when_told_the_r
             )
         return counts
 
+    def tier_value() -> float:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(tier_month, [customer_id]).fetchone()[0]
+
     raw = published_build.raw_dir
     windowed = ("--vars", "{source_unchanged_before_reprocess_date: true}")
     for args in (windowed, ()):
         result = run_dbt(
-            "snapshot",
+            "build",
             raw,
             warehouse,
             tmp_path,
             "--select",
-            "order_snapshots",
+            "order_snapshots int_customer_months_tiered",
+            *("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"),
             *args,
             as_of=PUBLISHED_AS_OF,
         )
         succeed(result)
         if args:
             assert versions() == {"old": 1, "recent": 2}
+            assert tier_value() == published_value + 1000
     assert versions() == {"old": 2, "recent": 2}
+    assert tier_value() == published_value
     # The window's view went with the merge.
     assert not query(
         warehouse,
