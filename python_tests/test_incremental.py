@@ -5,6 +5,7 @@ second build of the same data changes nothing. Deleted orders stay in the order 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -314,7 +315,7 @@ def test_told_the_source_is_unchanged_before_the_reprocess_date_snapshot_and_tie
         # Inside the 3-day lookback before the as-of date.
         "recent": f"cast(ordered_at as date) = date '{PUBLISHED_AS_OF}'",
     }
-    # The month before the as-of month (May 2026, the latest stored month).
+    # April 2026: the month before the latest stored one (May 2026, the as-of month).
     month_before = "date '2026-04-01'"
     tier_month = (
         "select net_revenue_window from intermediate.int_customer_months_tiered "
@@ -354,7 +355,7 @@ def test_told_the_source_is_unchanged_before_the_reprocess_date_snapshot_and_tie
             )
         return counts
 
-    def tier_value() -> float:
+    def tier_value() -> Decimal:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             return con.execute(tier_month, [customer_id]).fetchone()[0]
 
