@@ -369,7 +369,10 @@ def test_told_the_source_is_unchanged_before_the_reprocess_date_snapshot_and_tie
             tmp_path,
             "--select",
             "order_snapshots int_customer_months_tiered",
-            *("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"),
+            "--exclude-resource-type",
+            "test",
+            "--exclude-resource-type",
+            "unit_test",
             *args,
             as_of=PUBLISHED_AS_OF,
         )
